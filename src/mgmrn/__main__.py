@@ -1,0 +1,5 @@
+import sys
+
+from mgmrn.cli.main import main
+
+sys.exit(main())

@@ -1,0 +1,1 @@
+"""The ``mgmrn`` command line."""

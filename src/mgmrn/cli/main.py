@@ -1,0 +1,55 @@
+"""``mgmrn`` entry point: dispatches to one module per command.
+
+Each command module defines ``add_arguments(parser)`` and ``run(args) -> int``. User
+errors (:class:`mgmrn.errors.UserError`) print one line and exit with status 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+from mgmrn import __version__
+from mgmrn.errors import UserError
+
+COMMANDS = {
+    "profile": ("mgmrn.cli.profile", "parameters, FLOPs and CPU throughput of a model"),
+    "data-info": ("mgmrn.cli.data_info", "counts and problems of a dataset"),
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="mgmrn", description=__doc__.splitlines()[0])
+    parser.add_argument("--version", action="version", version=f"mgmrn {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for name, (module, help_text) in COMMANDS.items():
+        command = sub.add_parser(name, help=help_text, description=help_text)
+        importlib.import_module(module).add_arguments(command)
+        command.set_defaults(_module=module)
+    return parser
+
+
+def add_config_arguments(parser: argparse.ArgumentParser) -> None:
+    """The shared ``CONFIG [--set key=value ...]`` arguments."""
+    parser.add_argument("config", metavar="CONFIG", help="preset name or YAML file")
+    parser.add_argument(
+        "--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+        help="override a config key, e.g. --set model.stages=4 (repeatable)",
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return int(importlib.import_module(args._module).run(args) or 0)
+    except UserError as exc:
+        print(f"mgmrn {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,198 @@
+"""Typed configuration: dataclasses, YAML presets and ``--set key=value`` overrides.
+
+A config is a tree of dataclasses (:class:`Config`). Presets live in
+``mgmrn/presets/<name>.yaml``; a YAML file may also be given by path. Overrides use dotted
+keys (``model.stages=4``); values are parsed as YAML scalars/lists and type-checked
+against the dataclass field. Unknown keys are user errors.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any, Union
+
+import yaml
+
+from mgmrn.data.config import DataConfig
+from mgmrn.engine.config import EvalConfig, LossConfig, TrainConfig
+from mgmrn.errors import UserError
+from mgmrn.models.config import ModelConfig
+
+
+@dataclass
+class Config:
+    """The whole configuration of a run."""
+
+    model: ModelConfig = field(default_factory=ModelConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+    loss: LossConfig = field(default_factory=LossConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    eval: EvalConfig = field(default_factory=EvalConfig)
+    seed: int = 0
+
+
+def preset_names() -> list[str]:
+    """Names of the bundled YAML presets."""
+    folder = resources.files("mgmrn") / "presets"
+    return sorted(p.name[:-5] for p in folder.iterdir() if p.name.endswith(".yaml"))
+
+
+def _read_yaml(source: str) -> dict[str, Any]:
+    path = Path(source)
+    if source in preset_names():
+        text = (resources.files("mgmrn") / "presets" / f"{source}.yaml").read_text()
+        origin = f"preset '{source}'"
+    elif path.suffix in (".yaml", ".yml") or path.exists():
+        if not path.is_file():
+            raise UserError("config file not found", path)
+        text = path.read_text()
+        origin = str(path)
+    else:
+        raise UserError(
+            f"unknown preset '{source}' (presets: {', '.join(preset_names())}; "
+            "or give a path to a YAML file)"
+        )
+    try:
+        data = yaml.safe_load(text) or {}
+    except yaml.YAMLError as exc:
+        raise UserError(f"invalid YAML: {exc}", origin) from None
+    if not isinstance(data, dict):
+        raise UserError("a config must be a mapping of sections", origin)
+    base = data.pop("base", None)
+    if base is not None:
+        merged = _read_yaml(str(base))
+        _deep_update(merged, data)
+        return merged
+    return data
+
+
+def _deep_update(target: dict[str, Any], update: dict[str, Any]) -> None:
+    for key, value in update.items():
+        if isinstance(value, dict) and isinstance(target.get(key), dict):
+            _deep_update(target[key], value)
+        else:
+            target[key] = value
+
+
+def _coerce(value: Any, hint: Any, key: str) -> Any:
+    """Check/convert ``value`` to the type ``hint`` of field ``key``."""
+    origin = typing.get_origin(hint)
+    if origin in (Union, types.UnionType):
+        args = typing.get_args(hint)
+        if value is None and type(None) in args:
+            return None
+        errors = []
+        for arg in args:
+            if arg is type(None):
+                continue
+            try:
+                return _coerce(value, arg, key)
+            except UserError as exc:
+                errors.append(str(exc))
+        raise UserError(f"config key '{key}': {value!r} does not fit {hint}")
+    if origin is list:
+        (item,) = typing.get_args(hint)
+        if not isinstance(value, (list, tuple)):
+            raise UserError(f"config key '{key}': expected a list, got {value!r}")
+        return [_coerce(v, item, key) for v in value]
+    if hint is bool:
+        if isinstance(value, bool):
+            return value
+        raise UserError(f"config key '{key}': expected true/false, got {value!r}")
+    if hint is int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+        raise UserError(f"config key '{key}': expected an integer, got {value!r}")
+    if hint is float:
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+        raise UserError(f"config key '{key}': expected a number, got {value!r}")
+    if hint is str:
+        if isinstance(value, (str, int, float)) and not isinstance(value, bool):
+            return str(value)
+        raise UserError(f"config key '{key}': expected a string, got {value!r}")
+    if dataclasses.is_dataclass(hint):
+        if not isinstance(value, dict):
+            raise UserError(f"config key '{key}': expected a mapping, got {value!r}")
+        return _build(hint, value, key)
+    return value
+
+
+def _build(cls: type, values: dict[str, Any], prefix: str = "") -> Any:
+    hints = typing.get_type_hints(cls)
+    names = {f.name for f in dataclasses.fields(cls)}
+    kwargs = {}
+    for key, value in values.items():
+        full = f"{prefix}.{key}" if prefix else key
+        if key not in names:
+            known = ", ".join(sorted(names))
+            raise UserError(f"unknown config key '{full}' (known here: {known})")
+        kwargs[key] = _coerce(value, hints[key], full)
+    try:
+        obj = cls(**kwargs)
+    except (TypeError, ValueError) as exc:
+        raise UserError(f"config section '{prefix or 'root'}': {exc}") from None
+    return obj
+
+
+def to_dict(cfg: Any) -> dict[str, Any]:
+    """The config as plain nested dicts (for YAML/JSON/checkpoints)."""
+    return dataclasses.asdict(cfg)
+
+
+def parse_overrides(pairs: list[str]) -> dict[str, Any]:
+    """``["model.stages=4", ...]`` -> nested dict with YAML-parsed values."""
+    tree: dict[str, Any] = {}
+    for pair in pairs:
+        if "=" not in pair:
+            raise UserError(f"override '{pair}' must look like key=value")
+        key, raw = pair.split("=", 1)
+        try:
+            value = yaml.safe_load(raw) if raw != "" else ""
+        except yaml.YAMLError:
+            value = raw
+        node = tree
+        parts = key.strip().split(".")
+        for part in parts[:-1]:
+            node = node.setdefault(part, {})
+            if not isinstance(node, dict):
+                raise UserError(f"override '{pair}' conflicts with another override")
+        node[parts[-1]] = value
+    return tree
+
+
+def from_dict(values: dict[str, Any]) -> Config:
+    """Build and validate a :class:`Config` from nested dicts."""
+    cfg = _build(Config, values)
+    validate(cfg)
+    return cfg
+
+
+def load_config(source: str | None = None, overrides: list[str] | None = None) -> Config:
+    """Load a preset name or YAML path (or defaults), then apply ``key=value`` overrides."""
+    values = _read_yaml(source) if source else {}
+    _deep_update(values, parse_overrides(overrides or []))
+    return from_dict(values)
+
+
+def save_config(cfg: Config, path: str | Path) -> None:
+    """Write the resolved config as YAML, atomically."""
+    from mgmrn.utils.io import atomic_open
+
+    with atomic_open(path, "w") as handle:
+        yaml.safe_dump(to_dict(cfg), handle, sort_keys=False)
+
+
+def validate(cfg: Config) -> None:
+    """Cross-field checks; each section validates itself in ``__post_init__``."""
+    stages = cfg.model.stages
+    if isinstance(cfg.model.prototypes, list) and len(cfg.model.prototypes) != stages:
+        raise UserError(
+            f"model.prototypes lists {len(cfg.model.prototypes)} values for "
+            f"model.stages={stages}"
+        )

@@ -1,0 +1,1 @@
+"""Datasets, class semantics, samplers and transforms."""

@@ -1,0 +1,69 @@
+"""Loss, training and evaluation configuration (``loss.*``, ``train.*``, ``eval.*``)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Optional
+
+from mgmrn.errors import UserError
+
+
+@dataclass
+class LossConfig:
+    """Eq. (11)-(13)."""
+
+    ar_weight: float = 1.0  # weight of Eq. 12 (paper 1; reference code 0.1)
+    ar_normalize: bool = False  # L2-normalise prediction and target before Eq. 12 (reference)
+
+
+@dataclass
+class TrainConfig:
+    """Optimisation. Defaults follow the paper (SGD, lr 5e-4, momentum 0.9, wd 1e-4, batch 32)."""
+
+    epochs: int = 30
+    optimizer: str = "sgd"  # sgd | adamw
+    lr: float = 5e-4
+    head_lr: Optional[float] = None  # learning rate of the heads (default: lr)
+    momentum: float = 0.9
+    weight_decay: float = 1e-4
+    scheduler: str = "step"  # step | cosine | none
+    step_size: int = 10  # StepLR period in epochs (reference: 10)
+    gamma: float = 0.1  # StepLR factor
+    schedule: str = "joint"  # joint: one pass on the summed loss (Eq. 13) | per-stage (reference)
+    freeze_backbone: bool = False
+    cache_dir: str = ""  # feature cache folder (default: ~/.cache/mgmrn/features)
+    amp: str = "auto"  # auto | bf16 | fp16 | none (GPU only)
+    channels_last: bool = True  # GPU only
+    deterministic: bool = False
+    max_batches: int = 0  # batches per epoch (0: one pass over the data)
+    log_every: int = 20
+    select: str = "val"  # model selection: val (validation H) | last
+    workers: int = 2
+
+    def __post_init__(self) -> None:
+        if self.optimizer not in ("sgd", "adamw", "adam"):
+            raise UserError(f"train.optimizer must be sgd, adam or adamw, got '{self.optimizer}'")
+        if self.scheduler not in ("step", "cosine", "none"):
+            raise UserError(f"train.scheduler must be step, cosine or none, got '{self.scheduler}'")
+        if self.schedule not in ("joint", "per-stage"):
+            raise UserError(f"train.schedule must be joint or per-stage, got '{self.schedule}'")
+        if self.amp not in ("auto", "bf16", "fp16", "none"):
+            raise UserError(f"train.amp must be auto, bf16, fp16 or none, got '{self.amp}'")
+        if self.select not in ("val", "last"):
+            raise UserError(f"train.select must be val or last, got '{self.select}'")
+
+
+@dataclass
+class EvalConfig:
+    """Evaluation protocol: honest (validation-chosen) calibration by default."""
+
+    calibration: str = "val"  # val | test-sweep | fixed
+    gamma: float = 0.0  # used when calibration is fixed
+    gamma_steps: list[float] = field(default_factory=lambda: [-1.0, 1.0, 0.01])  # sweep lo, hi, step
+    batch_size: int = 64
+
+    def __post_init__(self) -> None:
+        if self.calibration not in ("val", "test-sweep", "fixed"):
+            raise UserError(
+                f"eval.calibration must be val, test-sweep or fixed, got '{self.calibration}'"
+            )

@@ -1,0 +1,89 @@
+"""Model configuration (the ``model.*`` keys)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Optional, Union
+
+from mgmrn.errors import UserError
+
+VARIANTS = ("baseline", "mgm-no-rfm", "mgm", "mrm-no-scab", "full")
+HEAD_DESIGNS = ("paper", "reference")
+
+
+@dataclass
+class ModelConfig:
+    """Mg-MRN architecture. Keys marked *contract* are public and stable.
+
+    ``head_design`` sets four choices at once; each may be overridden on its own
+    (``None`` means "as ``head_design`` says"):
+
+    ============== =============================== ==================================
+    key            paper (default)                 reference code
+    ============== =============================== ==================================
+    common         ``pool-project``: average-pool  ``conv-gn-relu``: 3x3 conv to C +
+                   to HxW, then a 1x1 projection   GroupNorm(32) + ReLU, then bilinear
+                                                   downsampling
+    spatial_mask   ``single``: one-channel map     ``channel``: C-channel map (3x3)
+    channel_reduction  16 (SE-style MLP)           1 (C -> C -> C)
+    detach_coarse  false                           true (coarse features detached)
+    ============== =============================== ==================================
+    """
+
+    backbone: str = "resnet101"  # contract: any timm CNN with features_only
+    pretrained: Union[bool, str] = "auto"  # contract: auto | none | path to .pth/.safetensors
+    stages: int = 3  # contract: L, 1..5
+    prototypes: Union[int, list[int]] = 7  # contract: N_p, one int or one per stage
+    region_pooling: str = "paper"  # contract: paper (Eq. 2 literal) | region
+    variant: str = "full"  # contract: baseline | mgm-no-rfm | mgm | mrm-no-scab | full
+    head_design: str = "paper"  # paper | reference
+    common: Optional[str] = None  # pool-project | conv-gn-relu
+    spatial_mask: Optional[str] = None  # single | channel
+    spatial_kernel: int = 3  # kernel size of v_l^s (Eq. 4)
+    channel_reduction: Optional[int] = None  # r in W1: C -> C/r (Eq. 5)
+    detach_coarse: Optional[bool] = None  # stop gradients from finer into coarser stages
+    channels: int = 2048  # C of the common HxWxC map; 0: the last stage's channels
+    hidden: int = 1024  # VSD attention width
+    attention_scale: bool = True  # Eq. 8's 1/sqrt(d); the reference code omits it
+    attribute_embedding: str = "paper"  # paper: V = w_att W_l (Eq. 10) | free: learnable V
+    query_dim: int = 300  # width of learnable attribute queries when data has no vectors
+    scale: float = 20.0  # cosine-score scale (temperature) in Eq. 11 and Eq. 14
+
+    def __post_init__(self) -> None:
+        if self.variant not in VARIANTS:
+            raise UserError(f"model.variant must be one of {', '.join(VARIANTS)}, got '{self.variant}'")
+        if self.head_design not in HEAD_DESIGNS:
+            raise UserError(f"model.head_design must be paper or reference, got '{self.head_design}'")
+        if not 1 <= self.stages <= 5:
+            raise UserError(f"model.stages must be between 1 and 5, got {self.stages}")
+        if self.region_pooling not in ("paper", "region"):
+            raise UserError(f"model.region_pooling must be paper or region, got '{self.region_pooling}'")
+        if self.common not in (None, "pool-project", "conv-gn-relu"):
+            raise UserError(f"model.common must be pool-project or conv-gn-relu, got '{self.common}'")
+        if self.spatial_mask not in (None, "single", "channel"):
+            raise UserError(f"model.spatial_mask must be single or channel, got '{self.spatial_mask}'")
+        if self.attribute_embedding not in ("paper", "free"):
+            raise UserError(f"model.attribute_embedding must be paper or free, got '{self.attribute_embedding}'")
+        protos = self.prototypes if isinstance(self.prototypes, list) else [self.prototypes]
+        if any(p < 1 for p in protos):
+            raise UserError(f"model.prototypes must be >= 1, got {self.prototypes}")
+        if isinstance(self.pretrained, bool):
+            self.pretrained = "auto" if self.pretrained else "none"
+
+    def prototypes_per_stage(self) -> list[int]:
+        """N_p for each of the L stages (finest first)."""
+        if isinstance(self.prototypes, list):
+            return list(self.prototypes)
+        return [self.prototypes] * self.stages
+
+    def resolved(self, key: str) -> object:
+        """The effective value of a head-design choice (explicit override or the design's)."""
+        reference = self.head_design == "reference"
+        defaults = {
+            "common": "conv-gn-relu" if reference else "pool-project",
+            "spatial_mask": "channel" if reference else "single",
+            "channel_reduction": 1 if reference else 16,
+            "detach_coarse": reference,
+        }
+        value = getattr(self, key)
+        return defaults[key] if value is None else value
