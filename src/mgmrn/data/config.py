@@ -4,18 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from mgmrn.data.synthetic import SyntheticConfig
 from mgmrn.errors import UserError
 
 FORMATS = ("xlsa17", "cub100", "folder", "synthetic")
-
-
-@dataclass
-class SyntheticConfig:
-    """The generated zero-shot demo set (``data.synthetic.*``)."""
-
-    seed: int = 0
-    image_size: int = 64
-    images_per_class: int = 40
 
 
 @dataclass
