@@ -1,0 +1,38 @@
+"""Conversion of every stage's map to one common H x W x C (end of MgM, Section III-B1)."""
+
+from __future__ import annotations
+
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+
+class ToCommonShape(nn.Module):
+    """Bring a (B, C_l, H_l, W_l) map to (B, C, H, W).
+
+    ``pool-project`` (paper design, cheap): average-pool to H x W first, then a 1x1
+    projection to C (identity when C_l == C). ``conv-gn-relu`` (reference code): a 3x3
+    convolution to C at the stage's own resolution, GroupNorm(32), ReLU, then bilinear
+    downsampling to H x W.
+    """
+
+    def __init__(self, in_channels: int, channels: int, mode: str = "pool-project") -> None:
+        super().__init__()
+        self.mode = mode
+        if mode == "pool-project":
+            self.proj = nn.Identity() if in_channels == channels else nn.Conv2d(in_channels, channels, 1)
+        else:
+            self.proj = nn.Sequential(
+                nn.Conv2d(in_channels, channels, 3, padding=1, bias=False),
+                nn.GroupNorm(min(32, channels), channels),
+                nn.ReLU(inplace=True),
+            )
+
+    def forward(self, x: Tensor, size: tuple[int, int]) -> Tensor:
+        if self.mode == "pool-project":
+            if tuple(x.shape[-2:]) != tuple(size):
+                x = F.adaptive_avg_pool2d(x, size)
+            return self.proj(x)
+        x = self.proj(x)
+        if tuple(x.shape[-2:]) != tuple(size):
+            x = F.interpolate(x, size=size, mode="bilinear", align_corners=False)
+        return x

@@ -1,0 +1,65 @@
+"""MgM's Region Feature Mining block (RFM), Eq. (1)-(2)."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import Tensor, nn
+
+
+def region_assignments(f: Tensor, prototypes: Tensor, sigma: Tensor) -> Tensor:
+    """Eq. (1): soft assignment of every position to every region prototype.
+
+    ``a[b, m, i, j] = softmax_m(-||(f[b, :, i, j] - r_m) / sigma_m||^2 / 2)``.
+
+    Args:
+        f: stage map, (B, C, H, W).
+        prototypes: r_{l,m}, (M, C).
+        sigma: positive smoothing factors sigma_{l,m}, (M,).
+    Returns:
+        (B, M, H, W) assignments summing to 1 over M.
+    """
+    # ||f - r||^2 = ||f||^2 - 2 f.r + ||r||^2, without materialising (B, M, C, H, W).
+    f2 = f.pow(2).sum(1, keepdim=True)
+    fr = torch.einsum("bchw,mc->bmhw", f, prototypes)
+    r2 = prototypes.pow(2).sum(1).view(1, -1, 1, 1)
+    dist = (f2 - 2 * fr + r2).clamp_min(0)
+    return torch.softmax(-dist / (2 * sigma.pow(2).view(1, -1, 1, 1)), dim=1)
+
+
+class RegionFeatureMining(nn.Module):
+    """Learnable region prototypes and smoothing factors for one stage (Eq. 1), then Eq. (2).
+
+    ``pooling="paper"`` computes Eq. (2) literally, ``(1/M) sum_m a_m * f``; because the
+    assignments sum to 1 over m this equals ``f / M`` and the prototypes get no gradient
+    (see docs/method.md). ``pooling="region"`` pools one feature per region,
+    ``z_m = sum_ij a_m f / sum_ij a_m``, and scatters it back, ``g = sum_m a_m z_m``, so the
+    output depends on (and trains) the prototypes and smoothing factors.
+    """
+
+    def __init__(self, channels: int, regions: int, pooling: str = "paper") -> None:
+        super().__init__()
+        self.pooling = pooling
+        self.prototypes = nn.Parameter(torch.randn(regions, channels) * 0.1)
+        # sigma^2 = C makes the initial exponent O(1) for unit-scale features.
+        self.log_sigma = nn.Parameter(torch.full((regions,), 0.5 * math.log(channels)))
+
+    @property
+    def sigma(self) -> Tensor:
+        return self.log_sigma.exp()
+
+    def assignments(self, f: Tensor) -> Tensor:
+        """Eq. (1) for this stage's prototypes, (B, M, H, W), computed in at least float32."""
+        dtype = torch.promote_types(f.dtype, torch.float32)
+        a = region_assignments(f.to(dtype), self.prototypes.to(dtype), self.sigma.to(dtype))
+        return a.to(f.dtype)
+
+    def forward(self, f: Tensor) -> Tensor:
+        a = self.assignments(f)
+        if self.pooling == "paper":
+            # Eq. (2) as written: average over m of the assignment-weighted features.
+            return (a.unsqueeze(2) * f.unsqueeze(1)).mean(1)
+        mass = a.sum((2, 3)).clamp_min(1e-6)  # (B, M)
+        z = torch.einsum("bmhw,bchw->bmc", a, f) / mass.unsqueeze(-1)
+        return torch.einsum("bmhw,bmc->bchw", a, z)

@@ -1,0 +1,61 @@
+"""MRM's Spatial-Channel Attention Block (SCAB), Eq. (3)-(7)."""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor, nn
+
+
+def flatten_tokens(x: Tensor) -> Tensor:
+    """(B, C, H, W) -> (B, HW, C): the spatial flattening delta(.) of Eq. (7)."""
+    return x.flatten(2).transpose(1, 2)
+
+
+class SpatialChannelAttention(nn.Module):
+    """Fuse coarser stages into one stage and return its 2HW tokens.
+
+    Eq. (3): ``s = G(concat[coarser g])`` with G a 1x1 convolution (a fully connected layer
+    per position). Eq. (4): spatial mask ``a_s = sigmoid(v * s)``, v a k x k convolution with
+    one output channel (``spatial_mask="single"``) or C (``"channel"``, reference code).
+    Eq. (5): channel mask ``a_c = sigmoid(W2 relu(W1 GAP(s)))`` with W1: C -> C/r.
+    Eq. (6): ``u_hat = s * (a_s x a_c)``. Eq. (7): tokens = [flatten(g), flatten(u_hat)].
+    With ``attention=False`` (Table III "MRM without SCAB") ``u_hat = s``.
+    """
+
+    def __init__(
+        self,
+        channels: int,
+        sources: int,
+        *,
+        attention: bool = True,
+        spatial_mask: str = "single",
+        kernel: int = 3,
+        reduction: int = 16,
+        detach_sources: bool = False,
+    ) -> None:
+        super().__init__()
+        self.detach_sources = detach_sources
+        self.fuse = nn.Conv2d(channels * sources, channels, 1)  # G_l, Eq. (3)
+        self.attention = attention
+        if attention:
+            out = 1 if spatial_mask == "single" else channels
+            self.spatial = nn.Conv2d(channels, out, kernel, padding=kernel // 2)  # v_l^s, Eq. (4)
+            hidden = max(1, channels // reduction)
+            self.channel = nn.Sequential(  # W1, delta, W2 of Eq. (5)
+                nn.Linear(channels, hidden), nn.ReLU(inplace=True), nn.Linear(hidden, channels)
+            )
+
+    def masks(self, s: Tensor) -> tuple[Tensor, Tensor]:
+        """Eq. (4)-(5): spatial mask (B, 1|C, H, W) and channel mask (B, C, 1, 1)."""
+        a_s = torch.sigmoid(self.spatial(s))
+        a_c = torch.sigmoid(self.channel(s.mean((2, 3))))[..., None, None]
+        return a_s, a_c
+
+    def forward(self, g: Tensor, sources: list[Tensor]) -> Tensor:
+        if self.detach_sources:
+            sources = [x.detach() for x in sources]
+        s = self.fuse(torch.cat(sources, 1))
+        if self.attention:
+            a_s, a_c = self.masks(s)
+            s = s * (a_s * a_c)
+        return torch.cat([flatten_tokens(g), flatten_tokens(s)], 1)

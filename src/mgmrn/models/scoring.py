@@ -1,0 +1,65 @@
+"""Class scores and losses, Eq. (11)-(14)."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+
+def stage_scores(z: Tensor, class_attributes: Tensor, scale: float) -> Tensor:
+    """Scaled cosine similarity of every stage's prediction to every class.
+
+    z: (B, L, A) predicted attribute vectors; class_attributes: (K, A).
+    Returns (B, L, K): ``scale * cos(z_l, a_c)`` (the logits of Eq. 11).
+    """
+    zn = F.normalize(z.float(), dim=-1)
+    an = F.normalize(class_attributes.float(), dim=-1)
+    return scale * torch.einsum("bla,ka->blk", zn, an)
+
+
+def fused_scores(z: Tensor, class_attributes: Tensor, scale: float) -> Tensor:
+    """Eq. (14): the class score summed over stages, (B, K)."""
+    return stage_scores(z, class_attributes, scale).sum(1)
+
+
+def semantic_cross_entropy(logits: Tensor, targets: Tensor) -> Tensor:
+    """Eq. (11) per stage: logits (B, L, K_seen), targets (B,) local seen indices -> (L,)."""
+    B, L, K = logits.shape
+    loss = F.cross_entropy(logits.reshape(B * L, K), targets.repeat_interleave(L), reduction="none")
+    return loss.view(B, L).mean(0)
+
+
+def attribute_regression(z: Tensor, target: Tensor, normalize: bool = False) -> Tensor:
+    """Eq. (12) per stage: ``1/N sum_i ||z_l - z_hat||^2``; z (B, L, A), target (B, A) -> (L,).
+
+    ``normalize=True`` compares L2-normalised vectors (the reference code's choice).
+    """
+    z = z.float()
+    target = target.float().unsqueeze(1)
+    if normalize:
+        z, target = F.normalize(z, dim=-1), F.normalize(target, dim=-1)
+    return (z - target).pow(2).sum(-1).mean(0)
+
+
+def stage_losses(
+    z: Tensor,
+    labels: Tensor,
+    seen_attributes: Tensor,
+    *,
+    scale: float,
+    ar_weight: float = 1.0,
+    ar_normalize: bool = False,
+) -> Tensor:
+    """Per-stage ``L_SCE + w * L_AR`` (the summands of Eq. 13), shape (L,).
+
+    labels are local indices into ``seen_attributes`` (K_seen, A).
+    """
+    sce = semantic_cross_entropy(stage_scores(z, seen_attributes, scale), labels)
+    ar = attribute_regression(z, seen_attributes[labels], ar_normalize)
+    return sce + ar_weight * ar
+
+
+def total_loss(z: Tensor, labels: Tensor, seen_attributes: Tensor, **kwargs: object) -> Tensor:
+    """Eq. (13): the loss summed over stages."""
+    return stage_losses(z, labels, seen_attributes, **kwargs).sum()  # type: ignore[arg-type]
