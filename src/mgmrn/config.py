@@ -66,15 +66,15 @@ def _read_yaml(source: str) -> dict[str, Any]:
     base = data.pop("base", None)
     if base is not None:
         merged = _read_yaml(str(base))
-        _deep_update(merged, data)
+        deep_update(merged, data)
         return merged
     return data
 
 
-def _deep_update(target: dict[str, Any], update: dict[str, Any]) -> None:
+def deep_update(target: dict[str, Any], update: dict[str, Any]) -> None:
     for key, value in update.items():
         if isinstance(value, dict) and isinstance(target.get(key), dict):
-            _deep_update(target[key], value)
+            deep_update(target[key], value)
         else:
             target[key] = value
 
@@ -176,7 +176,7 @@ def from_dict(values: dict[str, Any]) -> Config:
 def load_config(source: str | None = None, overrides: list[str] | None = None) -> Config:
     """Load a preset name or YAML path (or defaults), then apply ``key=value`` overrides."""
     values = _read_yaml(source) if source else {}
-    _deep_update(values, parse_overrides(overrides or []))
+    deep_update(values, parse_overrides(overrides or []))
     return from_dict(values)
 
 

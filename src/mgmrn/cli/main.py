@@ -16,6 +16,10 @@ from mgmrn.errors import UserError
 COMMANDS = {
     "profile": ("mgmrn.cli.profile", "parameters, FLOPs and CPU throughput of a model"),
     "data-info": ("mgmrn.cli.data_info", "counts and problems of a dataset"),
+    "train": ("mgmrn.cli.train", "train Mg-MRN and evaluate the selected model"),
+    "eval": ("mgmrn.cli.eval", "evaluate a checkpoint on its test splits"),
+    "predict": ("mgmrn.cli.predict", "classify images, among any classes given by attributes"),
+    "demo": ("mgmrn.cli.demo", "generate the synthetic set, train, evaluate and predict"),
 }
 
 
@@ -30,9 +34,9 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def add_config_arguments(parser: argparse.ArgumentParser) -> None:
+def add_config_arguments(parser: argparse.ArgumentParser, nargs: str | None = None) -> None:
     """The shared ``CONFIG [--set key=value ...]`` arguments."""
-    parser.add_argument("config", metavar="CONFIG", help="preset name or YAML file")
+    parser.add_argument("config", metavar="CONFIG", nargs=nargs, help="preset name or YAML file")
     parser.add_argument(
         "--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
         help="override a config key, e.g. --set model.stages=4 (repeatable)",

@@ -37,7 +37,8 @@ class TrainConfig:
     deterministic: bool = False
     max_batches: int = 0  # batches per epoch (0: one pass over the data)
     log_every: int = 20
-    select: str = "val"  # model selection: val (validation H) | last
+    select: str = "val"  # model selection: val (best validation H) | last (last epoch)
+    refit: bool = False  # after selection on validation, retrain on all training images
     workers: int = 2
 
     def __post_init__(self) -> None:

@@ -1,0 +1,59 @@
+"""``mgmrn predict CHECKPOINT IMAGE... [--classes CSV] [--top-k K] [--json]``.
+
+Without ``--classes`` images are classified among the checkpoint's classes (seen and
+unseen). With ``--classes`` (a CSV like ``class_attributes.csv``: ``class`` then one column
+per attribute, named as in training) among any classes described only by their attributes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import numpy as np
+
+from mgmrn.data.folder import read_class_attributes
+from mgmrn.data.semantics import normalize_semantics
+from mgmrn.engine.predict import Predictor
+from mgmrn.errors import UserError
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("checkpoint", metavar="CHECKPOINT", help="checkpoint file or run directory")
+    parser.add_argument("images", metavar="IMAGE", nargs="+", help="image files")
+    parser.add_argument("--classes", type=Path, metavar="CSV", help="candidate classes given by their attributes")
+    parser.add_argument("--top-k", type=int, default=5, help="classes listed per image (default 5)")
+    parser.add_argument("--json", action="store_true", help="one JSON object per image and line")
+
+
+def candidate_classes(path: Path, attribute_names: list[str], normalize: str) -> tuple[list[str], np.ndarray]:
+    """Read a class-attribute CSV and order its columns as the model's attributes."""
+    names, values, columns = read_class_attributes(path)
+    missing = [a for a in attribute_names if a not in columns]
+    unknown = [c for c in columns if c not in attribute_names]
+    if missing or unknown:
+        parts = []
+        if missing:
+            parts.append(f"missing attribute columns {missing[:5]}{' ...' if len(missing) > 5 else ''}")
+        if unknown:
+            parts.append(f"unknown attribute columns {unknown[:5]}{' ...' if len(unknown) > 5 else ''}")
+        raise UserError("; ".join(parts) + f" (the model knows {len(attribute_names)} attributes)", path)
+    order = [columns.index(a) for a in attribute_names]
+    return names, normalize_semantics(values[:, order], normalize, names, path)
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.top_k < 1:
+        raise UserError(f"--top-k must be at least 1, got {args.top_k}")
+    predictor = Predictor(args.checkpoint)
+    if args.classes is not None:
+        predictor.use_classes(*candidate_classes(args.classes, predictor.attribute_names,
+                                                 predictor.cfg.data.normalize))
+    for result in predictor.predict(args.images, top_k=args.top_k):
+        if args.json:
+            print(json.dumps(result))
+        else:
+            best = ", ".join(f"{t['class']} ({t['score']:.2f})" for t in result["top"])
+            print(f"{result['image']}: {best}")
+    return 0

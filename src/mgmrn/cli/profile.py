@@ -1,0 +1,61 @@
+"""``mgmrn profile CONFIG``: parameters, backbone/head GFLOPs per image and CPU throughput."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+import torch
+
+from mgmrn.cli.main import add_config_arguments
+from mgmrn.config import load_config
+from mgmrn.engine.profile import build_for_profile, flops_per_image, parameter_counts, throughput
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    add_config_arguments(parser)
+    parser.add_argument("--json", action="store_true", help="print one JSON object")
+    parser.add_argument("--attributes", type=int, default=312, help="number of attributes A (default 312, CUB)")
+    parser.add_argument("--word-dim", type=int, default=300, help="attribute vector width (0: learnable queries)")
+    parser.add_argument("--batch", type=int, default=32, help="batch size for FLOP counting (per-batch query work is amortised)")
+    parser.add_argument("--speed-batch", type=int, default=2, help="batch size for the CPU timings")
+    parser.add_argument("--iters", type=int, default=3, help="timed iterations per measurement (0: skip timings)")
+    parser.add_argument("--train", action="store_true", help="also time training steps (forward + backward)")
+    parser.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: default)")
+
+
+def run(args: argparse.Namespace) -> int:
+    cfg = load_config(args.config, args.overrides)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    report: dict[str, object] = {
+        "backbone": cfg.model.backbone,
+        "variant": cfg.model.variant,
+        "head_design": cfg.model.head_design,
+        "stages": cfg.model.stages,
+        "image_size": cfg.data.image_size,
+        "flop_batch": args.batch,
+    }
+    report.update(flops_per_image(cfg, args.attributes, args.word_dim, args.batch))
+    report["head_ratio"] = report["head_gflops"] / report["backbone_gflops"]  # type: ignore[operator]
+    model = build_for_profile(cfg, args.attributes, args.word_dim)
+    report.update(parameter_counts(model))
+    if args.iters > 0:
+        report["speed_batch"] = args.speed_batch
+        report["threads"] = torch.get_num_threads()
+        report.update(throughput(model, cfg.data.image_size, args.speed_batch, args.iters, args.train))
+    if args.json:
+        print(json.dumps(report))
+        return 0
+    print(f"model      {cfg.model.backbone}  variant={cfg.model.variant}  head_design={cfg.model.head_design}  "
+          f"L={cfg.model.stages}  {cfg.data.image_size}x{cfg.data.image_size}")
+    print(f"params     {report['params'] / 1e6:.2f} M  (backbone {report['backbone_params'] / 1e6:.2f} M, "
+          f"heads {report['head_params'] / 1e6:.2f} M)")
+    print(f"GFLOPs/img backbone {report['backbone_gflops']:.2f}  heads {report['head_gflops']:.2f}  "
+          f"(heads = {100 * report['head_ratio']:.1f}% of backbone; counted at batch {args.batch})")
+    for key in ("infer", "train"):
+        if f"{key}_model_img_s" in report:
+            m, b = report[f"{key}_model_img_s"], report[f"{key}_backbone_img_s"]
+            print(f"{key:<10} model {m:.2f} img/s  backbone {b:.2f} img/s  (time ratio {b / m:.2f}x; "
+                  f"batch {args.speed_batch}, {report['threads']} threads)")
+    return 0

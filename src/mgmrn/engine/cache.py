@@ -1,0 +1,110 @@
+"""On-disk feature cache for frozen-backbone training.
+
+With ``train.freeze_backbone`` the backbone's stage maps of every image are extracted once,
+with the augmentation-free (test) transform, and stored as memory-mapped float16 arrays,
+one file per stage: ``<cache_dir>/<key>/stage-<k>.npy`` where ``k`` counts stages from the
+last one (``1`` = last) so runs with different L share files. ``key`` hashes the backbone
+name, its weights, the image size, the transform and the image list (paths, sizes, mtimes);
+any change gives a new key. Files are written to a temporary name and renamed when complete.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import torch
+from torch import Tensor
+from torch.utils.data import DataLoader, Dataset
+from tqdm import tqdm
+
+from mgmrn.utils.io import write_json
+
+
+def default_cache_dir() -> Path:
+    """``$MGMRN_CACHE`` or ``~/.cache/mgmrn/features``."""
+    return Path(os.environ.get("MGMRN_CACHE", Path.home() / ".cache" / "mgmrn" / "features"))
+
+
+def cache_key(backbone: str, weights_id: str, image_size: int, transform: str, paths: Sequence[str]) -> str:
+    """A digest of everything the cached features depend on."""
+    h = hashlib.sha256()
+    h.update(json.dumps([backbone, weights_id, image_size, transform]).encode())
+    for p in paths:
+        st = os.stat(p)
+        h.update(f"{p}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
+    return h.hexdigest()[:20]
+
+
+class FeatureCache:
+    """Stage maps of a fixed list of images, extracted once and memory-mapped."""
+
+    def __init__(self, folder: Path, paths: Sequence[str]) -> None:
+        self.folder = folder
+        self.paths = list(paths)
+        self.row = {p: i for i, p in enumerate(self.paths)}
+        self.arrays: list[np.ndarray] = []
+
+    def file(self, from_last: int) -> Path:
+        return self.folder / f"stage-{from_last}.npy"
+
+    def missing(self, stages: int) -> list[int]:
+        """Stage numbers (counted from the last, 1-based) not cached yet."""
+        return [k for k in range(1, stages + 1) if not self.file(k).is_file()]
+
+    @torch.no_grad()
+    def extract(self, backbone: torch.nn.Module, loader: DataLoader, stages: int, device: torch.device) -> float:
+        """Run the backbone over ``loader`` (fixed order, yields images, labels, indices) and
+        write the missing stages. Returns images per second."""
+        import time
+
+        missing = self.missing(stages)
+        if not missing:
+            return 0.0
+        self.folder.mkdir(parents=True, exist_ok=True)
+        arrays: dict[int, np.memmap] = {}
+        tmp: dict[int, Path] = {}
+        backbone.eval()
+        start = time.perf_counter()
+        bar = tqdm(loader, desc="extracting features", unit="batch", dynamic_ncols=True)
+        for images, _, index in bar:
+            maps = backbone(images.to(device))
+            for k in missing:
+                f = maps[-k].float().cpu().numpy().astype(np.float16)
+                if k not in arrays:
+                    tmp[k] = self.file(k).with_suffix(f".tmp{os.getpid()}.npy")
+                    arrays[k] = np.lib.format.open_memmap(
+                        tmp[k], mode="w+", dtype=np.float16, shape=(len(self.paths), *f.shape[1:])
+                    )
+                arrays[k][index.numpy()] = f
+        rate = len(self.paths) / max(time.perf_counter() - start, 1e-9)
+        for k, arr in arrays.items():
+            arr.flush()
+            del arr
+            os.replace(tmp[k], self.file(k))
+        write_json(self.folder / "images.json", self.paths)
+        return rate
+
+    def open(self, stages: int) -> list[np.ndarray]:
+        """The cached arrays of the last ``stages`` stages, finest first (memory-mapped)."""
+        return [np.load(self.file(k), mmap_mode="r") for k in range(stages, 0, -1)]
+
+
+class CachedMaps(Dataset):
+    """Samples ``(stage maps, label, index)`` read from a :class:`FeatureCache`."""
+
+    def __init__(self, arrays: list[np.ndarray], rows: Sequence[int], labels: Sequence[int]) -> None:
+        self.arrays = arrays
+        self.rows = np.asarray(rows)
+        self.labels = np.asarray(labels)
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def __getitem__(self, i: int) -> tuple[list[Tensor], int, int]:
+        r = self.rows[i]
+        return [torch.from_numpy(np.array(a[r], dtype=np.float32)) for a in self.arrays], int(self.labels[i]), i

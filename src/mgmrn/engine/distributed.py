@@ -1,0 +1,63 @@
+"""torchrun / DistributedDataParallel support and device selection."""
+
+from __future__ import annotations
+
+import os
+
+import torch
+import torch.distributed as dist
+
+
+def init_distributed() -> tuple[int, int, torch.device]:
+    """(rank, world size, device). Initialises the process group under ``torchrun``."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    rank = int(os.environ.get("RANK", "0"))
+    if torch.cuda.is_available():
+        local = int(os.environ.get("LOCAL_RANK", "0"))
+        torch.cuda.set_device(local)
+        device = torch.device("cuda", local)
+    else:
+        device = torch.device("cpu")
+    if world > 1 and not dist.is_initialized():
+        dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
+    return rank, world, device
+
+
+def is_main() -> bool:
+    return not dist.is_initialized() or dist.get_rank() == 0
+
+
+def shard(n: int) -> list[int]:
+    """This rank's indices of ``range(n)``: every index on exactly one rank (no padding)."""
+    if not dist.is_initialized():
+        return list(range(n))
+    return list(range(dist.get_rank(), n, dist.get_world_size()))
+
+
+def gather_rows(index: torch.Tensor, rows: torch.Tensor, n: int) -> torch.Tensor:
+    """Reassemble per-rank (index, rows) shards into the full (n, ...) tensor on every rank."""
+    if not dist.is_initialized():
+        out = rows.new_empty((n, *rows.shape[1:]))
+        out[index] = rows
+        return out
+    parts: list[object] = [None] * dist.get_world_size()
+    dist.all_gather_object(parts, (index.cpu(), rows.cpu()))
+    out = rows.new_empty((n, *rows.shape[1:])).cpu()
+    seen = torch.zeros(n, dtype=torch.bool)
+    for idx, part in parts:  # type: ignore[misc]
+        if seen[idx].any():
+            raise RuntimeError("an evaluation sample was gathered twice")
+        seen[idx] = True
+        out[idx] = part
+    if not seen.all():
+        raise RuntimeError("an evaluation sample is missing after gathering")
+    return out
+
+
+def reduce_mean(value: float) -> float:
+    """Mean of a scalar over ranks."""
+    if not dist.is_initialized():
+        return value
+    t = torch.tensor([value], dtype=torch.float64)
+    dist.all_reduce(t)
+    return float(t.item()) / dist.get_world_size()

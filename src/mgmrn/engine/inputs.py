@@ -1,0 +1,114 @@
+"""What the model reads: images through transforms, or cached stage maps (frozen backbone)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+import torch
+from torch import Tensor
+from torch.utils.data import DataLoader
+
+from mgmrn.config import Config
+from mgmrn.data.build import ZSLData, make_loader
+from mgmrn.data.samplers import EpisodicBatchSampler, RandomBatchSampler
+from mgmrn.data.transforms import build_transforms
+from mgmrn.engine.cache import CachedMaps, FeatureCache, cache_key, default_cache_dir
+from mgmrn.engine.distributed import shard
+from mgmrn.models.mgmrn import MgMRN
+
+Samples = Sequence[tuple[str, int]]
+
+
+@dataclass
+class Inputs:
+    """Builds loaders for sample lists and says how the model consumes them."""
+
+    cfg: Config
+    model: MgMRN
+    cache: FeatureCache | None = None
+
+    @classmethod
+    def create(cls, cfg: Config, data: ZSLData, model: MgMRN, device: torch.device) -> "Inputs":
+        """With ``train.freeze_backbone``, extract (or reuse) the feature cache first."""
+        inputs = cls(cfg, model)
+        if cfg.train.freeze_backbone:
+            inputs.cache = inputs._open_cache(data, device)
+        return inputs
+
+    @property
+    def forward(self) -> Callable[[Tensor | list[Tensor]], Tensor]:
+        return self.model.forward_maps if self.cache is not None else self.model
+
+    def _transform(self, train: bool):
+        bb = self.model.backbone
+        return build_transforms(self.cfg.data.image_size, bb.mean, bb.std, train=train)
+
+    def _open_cache(self, data: ZSLData, device: torch.device) -> FeatureCache:
+        paths = sorted({p for p, _ in [*data.train, *data.test_seen, *data.test_unseen]})
+        bb = self.model.backbone
+        transform = self._transform(train=False)
+        key = cache_key(self.cfg.model.backbone, bb.weights_id, self.cfg.data.image_size, repr(transform), paths)
+        folder = Path(self.cfg.train.cache_dir) if self.cfg.train.cache_dir else default_cache_dir()
+        cache = FeatureCache(folder / key, paths)
+        L = self.model.num_stages
+        if cache.missing(L):
+            loader = make_loader(
+                [(p, 0) for p in paths], transform, self.cfg.eval.batch_size, train=False,
+                workers=self.cfg.train.workers, on_corrupt=self.cfg.data.on_corrupt,
+            )
+            rate = cache.extract(bb.to(device), loader, L, device)
+            print(f"feature cache: extracted {len(paths)} images at {rate:.1f} img/s into {cache.folder}")
+        else:
+            print(f"feature cache: reusing {cache.folder}")
+        cache.arrays = cache.open(L)
+        return cache
+
+    def train_loader(self, samples: Samples, epoch: int) -> DataLoader:
+        """Training batches for one epoch (seeded by config seed and epoch: resumable)."""
+        d, t = self.cfg.data, self.cfg.train
+        seed = self.cfg.seed * 1000 + epoch
+        if self.cache is None:
+            return make_loader(
+                samples, self._transform(train=True), d.batch_size, train=True, sampler=d.sampler,
+                ways=d.ways, shots=d.shots, batches_per_epoch=t.max_batches, seed=seed,
+                workers=t.workers, on_corrupt=d.on_corrupt,
+            )
+        labels = [y for _, y in samples]
+        if d.sampler == "episodic":
+            sampler: Any = EpisodicBatchSampler(labels, d.ways, d.shots, t.max_batches, seed)
+        else:
+            sampler = RandomBatchSampler(len(labels), d.batch_size, t.max_batches, seed)
+        return DataLoader(self._cached(samples), batch_sampler=sampler)
+
+    def eval_loader(self, samples: Samples) -> DataLoader:
+        """Fixed-order batches of this rank's share of ``samples`` (each sample on one rank)."""
+        mine = shard(len(samples))
+        subset = [samples[i] for i in mine]
+        bs = self.cfg.eval.batch_size
+        if self.cache is None:
+            loader = make_loader(subset, self._transform(train=False), bs, train=False,
+                                 workers=self.cfg.train.workers, on_corrupt=self.cfg.data.on_corrupt)
+        else:
+            loader = DataLoader(self._cached(subset), batch_size=bs, shuffle=False)
+        return _Reindexed(loader, torch.tensor(mine, dtype=torch.long))
+
+    def _cached(self, samples: Samples) -> CachedMaps:
+        assert self.cache is not None
+        rows = [self.cache.row[p] for p, _ in samples]
+        return CachedMaps(self.cache.arrays, rows, [y for _, y in samples])
+
+
+class _Reindexed:
+    """Maps a shard's local sample indices back to indices into the full sample list."""
+
+    def __init__(self, loader: DataLoader, index: Tensor) -> None:
+        self.loader, self.index = loader, index
+
+    def __len__(self) -> int:
+        return len(self.loader)
+
+    def __iter__(self):
+        for inputs, labels, idx in self.loader:
+            yield inputs, labels, self.index[torch.as_tensor(idx)]

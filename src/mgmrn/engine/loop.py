@@ -1,0 +1,107 @@
+"""One training epoch and attribute prediction over a loader."""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from typing import Callable, Iterable
+
+import torch
+from torch import Tensor
+from tqdm import tqdm
+
+from mgmrn.engine.config import LossConfig, TrainConfig
+from mgmrn.models.scoring import stage_losses
+
+
+def autocast(device: torch.device, amp: str) -> contextlib.AbstractContextManager:
+    """Mixed precision on GPU (``auto`` = bf16 where supported); nothing on CPU."""
+    if device.type != "cuda" or amp == "none":
+        return contextlib.nullcontext()
+    if amp == "fp16" or (amp == "auto" and not torch.cuda.is_bf16_supported()):
+        return torch.autocast("cuda", dtype=torch.float16)
+    return torch.autocast("cuda", dtype=torch.bfloat16)
+
+
+def to_device(batch_input: Tensor | list[Tensor], device: torch.device, channels_last: bool) -> Tensor | list[Tensor]:
+    fmt = torch.channels_last if channels_last and device.type == "cuda" else torch.contiguous_format
+    if isinstance(batch_input, (list, tuple)):
+        return [x.to(device, non_blocking=True, memory_format=fmt) for x in batch_input]
+    return batch_input.to(device, non_blocking=True, memory_format=fmt)
+
+
+def train_epoch(
+    forward: Callable[[Tensor | list[Tensor]], Tensor],
+    optimizer: torch.optim.Optimizer,
+    loader: Iterable,
+    label_map: Tensor,
+    seen_attributes: Tensor,
+    *,
+    scale: float,
+    num_stages: int,
+    loss_cfg: LossConfig,
+    train_cfg: TrainConfig,
+    device: torch.device,
+    scaler: torch.amp.GradScaler | None = None,
+    desc: str = "train",
+) -> dict[str, float]:
+    """Train for one pass over ``loader`` (which yields inputs, global labels, indices).
+
+    ``train.schedule == "joint"``: one forward and one backward pass on the summed loss
+    (Eq. 13). ``"per-stage"`` (reference code): per batch, L forward/backward passes and L
+    optimiser steps, one per stage loss. ``label_map`` maps global labels to local seen
+    indices (-1 elsewhere).
+    """
+    total, count, start = 0.0, 0, time.perf_counter()
+    bar = tqdm(loader, desc=desc, unit="batch", dynamic_ncols=True, leave=False)
+    for inputs, labels, _ in bar:
+        inputs = to_device(inputs, device, train_cfg.channels_last)
+        local = label_map[labels].to(device)
+
+        def step(pick: Callable[[Tensor], Tensor]) -> float:
+            with autocast(device, train_cfg.amp):
+                z = forward(inputs)
+            losses = stage_losses(
+                z.float(), local, seen_attributes, scale=scale,
+                ar_weight=loss_cfg.ar_weight, ar_normalize=loss_cfg.ar_normalize,
+            )
+            loss = pick(losses)
+            optimizer.zero_grad(set_to_none=True)
+            if scaler is not None:
+                scaler.scale(loss).backward()
+                scaler.step(optimizer)
+                scaler.update()
+            else:
+                loss.backward()
+                optimizer.step()
+            return float(loss.detach())
+
+        if train_cfg.schedule == "joint":
+            step_loss = step(lambda losses: losses.sum())
+        else:
+            step_loss = sum(step(lambda losses, l=l: losses[l]) for l in range(num_stages))
+        if not torch.isfinite(torch.tensor(step_loss)):
+            raise FloatingPointError(f"training loss became {step_loss}; lower train.lr")
+        total += step_loss * len(labels)
+        count += len(labels)
+        bar.set_postfix(loss=f"{step_loss:.3f}", img_s=f"{count / (time.perf_counter() - start):.1f}")
+    seconds = time.perf_counter() - start
+    return {"loss": total / max(count, 1), "images": count, "seconds": seconds, "img_s": count / max(seconds, 1e-9)}
+
+
+@torch.no_grad()
+def predict_attributes(
+    forward: Callable[[Tensor | list[Tensor]], Tensor],
+    loader: Iterable,
+    device: torch.device,
+    amp: str = "none",
+    desc: str = "eval",
+) -> tuple[Tensor, Tensor, Tensor]:
+    """Per-stage attribute predictions over a fixed-order loader: z (N, L, A), labels, indices."""
+    zs, labels, indices = [], [], []
+    for inputs, y, idx in tqdm(loader, desc=desc, unit="batch", dynamic_ncols=True, leave=False):
+        with autocast(device, amp):
+            zs.append(forward(to_device(inputs, device, False)).float().cpu())
+        labels.append(torch.as_tensor(y))
+        indices.append(torch.as_tensor(idx))
+    return torch.cat(zs), torch.cat(labels), torch.cat(indices)

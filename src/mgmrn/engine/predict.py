@@ -1,0 +1,70 @@
+"""Classify new images with a saved model, among its classes or any classes given by attributes."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+import torch
+from PIL import Image, UnidentifiedImageError
+
+from mgmrn.config import Config, from_dict
+from mgmrn.data.transforms import build_transforms
+from mgmrn.engine.checkpoint import load_checkpoint
+from mgmrn.errors import UserError
+from mgmrn.models.mgmrn import MgMRN
+from mgmrn.models.scoring import fused_scores
+
+
+def model_from_checkpoint(state: dict[str, Any]) -> tuple[MgMRN, Config]:
+    """Rebuild the model of a checkpoint (no pretrained download: the weights are inside)."""
+    cfg = from_dict(state["config"])
+    vectors = state.get("attribute_vectors")
+    model_cfg = dataclasses.replace(cfg.model, pretrained="none")
+    model = MgMRN(model_cfg, len(state["attribute_names"]), vectors)
+    model.load_state_dict(state["model"])
+    # Frozen-backbone runs keep their pretrained weights: the feature cache stays valid.
+    model.backbone.weights_id = state.get("weights_id", model.backbone.weights_id)
+    return model.eval(), cfg
+
+
+class Predictor:
+    """Scores images against class attribute vectors with a checkpoint's model (Eq. 14)."""
+
+    def __init__(self, checkpoint: str | Path) -> None:
+        self.state = load_checkpoint(checkpoint)
+        self.model, self.cfg = model_from_checkpoint(self.state)
+        self.transform = build_transforms(self.cfg.data.image_size, self.state["mean"], self.state["std"], train=False)
+        self.attribute_names: list[str] = list(self.state["attribute_names"])
+        self.classes: list[str] = list(self.state["classes"])
+        self.attributes = torch.as_tensor(self.state["attributes"], dtype=torch.float32)
+
+    def use_classes(self, names: Sequence[str], attributes: np.ndarray) -> None:
+        """Replace the candidate classes (attributes in the checkpoint's attribute order)."""
+        self.classes = list(names)
+        self.attributes = torch.as_tensor(attributes, dtype=torch.float32)
+
+    def load_image(self, path: str | Path) -> torch.Tensor:
+        try:
+            with Image.open(path) as img:
+                return self.transform(img.convert("RGB"))
+        except FileNotFoundError:
+            raise UserError("image not found", path) from None
+        except (UnidentifiedImageError, OSError) as exc:
+            raise UserError(f"not a readable image ({exc})", path) from None
+
+    @torch.no_grad()
+    def predict(self, paths: Sequence[str | Path], top_k: int = 5, batch_size: int = 16) -> list[dict[str, Any]]:
+        """One ``{"image", "top": [{"class", "score"}...]}`` per image, best first."""
+        results = []
+        k = min(top_k, len(self.classes))
+        for start in range(0, len(paths), batch_size):
+            chunk = paths[start : start + batch_size]
+            x = torch.stack([self.load_image(p) for p in chunk])
+            scores = fused_scores(self.model(x), self.attributes, self.cfg.model.scale)
+            values, index = scores.topk(k, dim=1)
+            for p, vs, ix in zip(chunk, values.tolist(), index.tolist()):
+                results.append({"image": str(p), "top": [{"class": self.classes[i], "score": v} for v, i in zip(vs, ix)]})
+        return results

@@ -1,0 +1,302 @@
+"""A training run: fit, select on validation, (optionally) refit, test, write everything.
+
+Protocol (honest by default): with ``train.select=val`` or ``eval.calibration=val`` the
+model is trained on the training images of the seen classes minus a held-out validation
+split (seen classes held out as pseudo-unseen, plus held-out images of the other seen
+classes). Each epoch is scored on that split; the epoch with the best validation H is kept,
+and the calibration gamma is chosen there. With ``train.refit`` the model is then retrained
+from scratch on all training images for the selected number of epochs and keeps the
+validation gamma. The test splits are only used once, for the final report.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import random
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from mgmrn.config import Config, save_config, to_dict
+from mgmrn.data.build import ZSLData, build_data
+from mgmrn.engine.checkpoint import LAST, SELECTED, load_checkpoint, save_checkpoint
+from mgmrn.engine.distributed import init_distributed, is_main
+from mgmrn.engine.evaluate import predict_split, score_metrics, split_scores
+from mgmrn.engine.inputs import Inputs
+from mgmrn.engine.loop import train_epoch
+from mgmrn.engine.optim import build_optimizer, build_scheduler
+from mgmrn.errors import UserError
+from mgmrn.models.mgmrn import MgMRN
+from mgmrn.utils.io import atomic_open, write_json
+
+
+def seed_everything(seed: int, deterministic: bool = False) -> None:
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+    if deterministic:
+        torch.use_deterministic_algorithms(True, warn_only=True)
+        torch.backends.cudnn.benchmark = False
+
+
+def build_model(cfg: Config, data: ZSLData) -> MgMRN:
+    """Mg-MRN for the data's attributes (and attribute vectors, if any)."""
+    vectors = None if data.attribute_vectors is None else torch.as_tensor(data.attribute_vectors)
+    return MgMRN(cfg.model, len(data.attribute_names), vectors)
+
+
+@dataclass
+class Phase:
+    """One training phase: its name, samples, epoch count, and whether it validates."""
+
+    name: str
+    samples: list[tuple[str, int]]
+    seen: np.ndarray  # global ids of the classes trained on
+    epochs: int
+    validate: bool
+
+
+@dataclass
+class RunState:
+    phase: str = "select"
+    epoch: int = 0  # epochs completed in this phase
+    best_epoch: int = -1
+    best_h: float = -1.0
+    gamma: float | None = None
+    log: list[dict[str, Any]] = field(default_factory=list)
+
+
+class Trainer:
+    """Runs ``mgmrn train`` end to end in ``output``."""
+
+    def __init__(self, cfg: Config, output: Path) -> None:
+        self.cfg, self.output = cfg, Path(output)
+        self.rank, self.world, self.device = init_distributed()
+        seed_everything(cfg.seed, cfg.train.deterministic)
+        self.data = build_data(cfg.data)
+        self.attributes = torch.as_tensor(self.data.attributes, dtype=torch.float32)
+        self.state = RunState()
+        self.writer = None
+
+    # ------------------------------------------------------------------ set-up
+    def _phases(self) -> list[Phase]:
+        cfg, data = self.cfg, self.data
+        use_val = cfg.train.select == "val" or cfg.eval.calibration == "val"
+        if not use_val:
+            return [Phase("final", list(data.train), data.seen, cfg.train.epochs, False)]
+        if len(data.val.val_unseen) == 0:
+            raise UserError("validation split is empty: raise data.val_classes or use train.select=last "
+                            "with eval.calibration=test-sweep|fixed")
+        select = Phase("select", list(data.val.train_sub), np.asarray(data.val.val_seen_classes),
+                       cfg.train.epochs, True)
+        if not cfg.train.refit:
+            return [select]
+        return [select, Phase("refit", list(data.train), data.seen, cfg.train.epochs, False)]
+
+    def _fresh(self, phase: Phase) -> None:
+        """A new model, optimiser and scheduler for ``phase`` (same seed every phase)."""
+        torch.manual_seed(self.cfg.seed)
+        self.model = build_model(self.cfg, self.data).to(self.device)
+        if self.cfg.train.freeze_backbone:
+            self.model.backbone.requires_grad_(False)
+        self.inputs = Inputs.create(self.cfg, self.data, self.model, self.device)
+        self.net: nn.Module = self.model
+        if self.world > 1:
+            self.net = nn.parallel.DistributedDataParallel(
+                self.model, find_unused_parameters=self.cfg.train.schedule == "per-stage"
+            )
+        self.optimizer = build_optimizer(self.model, self.cfg.train)
+        self.scheduler = build_scheduler(self.optimizer, self.cfg.train)
+        fp16 = self.device.type == "cuda" and self.cfg.train.amp == "fp16"
+        self.scaler = torch.amp.GradScaler("cuda") if fp16 else None
+        self.label_map = torch.full((len(self.data.classes),), -1, dtype=torch.long)
+        self.label_map[torch.as_tensor(phase.seen)] = torch.arange(len(phase.seen))
+        self.seen_attributes = self.attributes[torch.as_tensor(phase.seen)].to(self.device)
+
+    def _forward(self, x):
+        if self.inputs.cache is not None:
+            return self.net(x) if self.world == 1 else self.net.module.forward_maps(x)
+        return self.net(x)
+
+    # ------------------------------------------------------------------ running
+    def run(self, resume: bool = False) -> dict[str, Any]:
+        self.output.mkdir(parents=True, exist_ok=True)
+        last = self.output / LAST
+        resumed: dict[str, Any] | None = None
+        if resume:
+            if not last.is_file():
+                raise UserError(f"nothing to resume: no {LAST}", self.output)
+            resumed = load_checkpoint(last)
+            self.state = RunState(**resumed["run_state"])
+        elif is_main():
+            save_config(self.cfg, self.output / "config.yaml")
+        from torch.utils.tensorboard import SummaryWriter
+
+        self.writer = SummaryWriter(str(self.output / "tb")) if is_main() else None
+        phases = self._phases()
+        names = [p.name for p in phases]
+        for phase in phases[names.index(self.state.phase) if self.state.phase in names else 0 :]:
+            if phase.name != self.state.phase:
+                self.state.phase, self.state.epoch = phase.name, 0
+            if phase.name == "refit":
+                phase.epochs = self.state.best_epoch + 1
+            self._fresh(phase)
+            if resumed is not None and resumed["run_state"]["phase"] == phase.name:
+                self._restore(resumed)
+                resumed = None
+            self._train_phase(phase)
+        metrics = self._final_test()
+        if self.writer is not None:
+            self.writer.close()
+        return metrics
+
+    def _train_phase(self, phase: Phase) -> None:
+        t = self.cfg.train
+        for epoch in range(self.state.epoch, phase.epochs):
+            torch.manual_seed(self.cfg.seed * 1000 + epoch)
+            self.net.train()
+            if t.freeze_backbone:
+                self.model.backbone.eval()
+            stats = train_epoch(
+                self._forward, self.optimizer, self.inputs.train_loader(phase.samples, epoch),
+                self.label_map, self.seen_attributes, scale=self.cfg.model.scale,
+                num_stages=self.model.num_stages, loss_cfg=self.cfg.loss, train_cfg=t,
+                device=self.device, scaler=self.scaler, desc=f"{phase.name} {epoch + 1}/{phase.epochs}",
+            )
+            row: dict[str, Any] = {"phase": phase.name, "epoch": epoch + 1, "lr": self.optimizer.param_groups[0]["lr"],
+                                   "loss": stats["loss"], "img_s": stats["img_s"], "seconds": stats["seconds"]}
+            self.scheduler.step()
+            last_epoch = epoch == phase.epochs - 1
+            if phase.validate:
+                val = self._validate()
+                row.update({"val_zsl_top1": val["zsl_top1"], "val_h": val["gzsl_h"], "val_gamma": val["gamma"]})
+                better = val["gzsl_h"] > self.state.best_h
+                keep = better if t.select == "val" else last_epoch
+                if keep:
+                    self.state.best_h, self.state.best_epoch, self.state.gamma = val["gzsl_h"], epoch, val["gamma"]
+            else:
+                keep = last_epoch
+            self.state.epoch = epoch + 1
+            self._log(row)
+            if is_main():
+                if keep:
+                    self._save_selected()
+                self._save_last()
+
+    def _validate(self) -> dict[str, Any]:
+        """Validation metrics (pseudo-unseen held-out seen classes), gamma chosen here."""
+        self.net.eval()
+        v = self.data.val
+        amp = self.cfg.train.amp
+        z_s = predict_split(self.inputs, v.val_seen, self.device, amp, "val seen")
+        z_u = predict_split(self.inputs, v.val_unseen, self.device, amp, "val unseen")
+        s_s, s_u = (split_scores(z, self.attributes, self.cfg.model.scale) for z in (z_s, z_u))
+        return score_metrics(
+            s_s, [y for _, y in v.val_seen], s_u, [y for _, y in v.val_unseen],
+            np.asarray(v.val_seen_classes), np.asarray(v.val_unseen_classes),
+            calibration="test-sweep", gamma=None, per_stage=False,
+        )
+
+    def _final_test(self) -> dict[str, Any]:
+        """Metrics of the selected model on the test splits; ``metrics.json``."""
+        selected = load_checkpoint(self.output / SELECTED)
+        self.model.load_state_dict(selected["model"])
+        metrics = evaluate_checkpoint_model(self.model, self.inputs, self.data, self.cfg, self.device,
+                                            gamma=self.state.gamma)
+        metrics["selected_epoch"] = selected["epoch"]
+        metrics["phase"] = selected["phase"]
+        if is_main():
+            write_json(self.output / "metrics.json", metrics)
+            selected["metrics"] = metrics
+            save_checkpoint(self.output / SELECTED, selected)
+            if self.writer is not None:
+                for key in ("zsl_top1", "gzsl_unseen", "gzsl_seen", "gzsl_h", "ausuc"):
+                    self.writer.add_scalar(f"test/{key}", metrics[key])
+        return metrics
+
+    # ------------------------------------------------------------------ files
+    def checkpoint_payload(self) -> dict[str, Any]:
+        """The self-contained part of a checkpoint: enough to predict without the data."""
+        d = self.data
+        return {
+            "config": to_dict(self.cfg),
+            "model": self.model.state_dict(),
+            "classes": list(d.classes),
+            "attributes": torch.as_tensor(d.attributes),
+            "attribute_names": list(d.attribute_names),
+            "attribute_vectors": None if d.attribute_vectors is None else torch.as_tensor(d.attribute_vectors),
+            "seen": torch.as_tensor(d.seen),
+            "unseen": torch.as_tensor(d.unseen),
+            "weights_id": self.model.backbone.weights_id,
+            "mean": tuple(self.model.backbone.mean),
+            "std": tuple(self.model.backbone.std),
+            "gamma": self.state.gamma,
+            "epoch": self.state.epoch,
+            "phase": self.state.phase,
+        }
+
+    def _save_selected(self) -> None:
+        save_checkpoint(self.output / SELECTED, self.checkpoint_payload())
+
+    def _save_last(self) -> None:
+        payload = self.checkpoint_payload()
+        payload.update({
+            "optimizer": self.optimizer.state_dict(),
+            "scheduler": self.scheduler.state_dict(),
+            "scaler": None if self.scaler is None else self.scaler.state_dict(),
+            "run_state": self.state.__dict__,
+        })
+        save_checkpoint(self.output / LAST, payload)
+
+    def _restore(self, state: dict[str, Any]) -> None:
+        self.model.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.scheduler.load_state_dict(state["scheduler"])
+        if self.scaler is not None and state.get("scaler"):
+            self.scaler.load_state_dict(state["scaler"])
+
+    def _log(self, row: dict[str, Any]) -> None:
+        self.state.log.append(row)
+        if not is_main():
+            return
+        summary = "  ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in row.items())
+        print(summary, flush=True)
+        keys: list[str] = []
+        for r in self.state.log:
+            keys += [k for k in r if k not in keys]
+        buf = io.StringIO()
+        writer = csv.DictWriter(buf, fieldnames=keys)
+        writer.writeheader()
+        writer.writerows(self.state.log)
+        with atomic_open(self.output / "log.csv") as handle:
+            handle.write(buf.getvalue())
+        if self.writer is not None:
+            step = len(self.state.log)
+            for k, v in row.items():
+                if isinstance(v, (int, float)) and k != "epoch":
+                    self.writer.add_scalar(f"{row['phase']}/{k}", v, step)
+
+
+def evaluate_checkpoint_model(
+    model: MgMRN, inputs: Inputs, data: ZSLData, cfg: Config, device: torch.device, gamma: float | None
+) -> dict[str, Any]:
+    """Test metrics (fused and per stage) under ``cfg.eval.calibration``."""
+    model.eval()
+    amp = cfg.train.amp
+    z_s = predict_split(inputs, data.test_seen, device, amp, "test seen")
+    z_u = predict_split(inputs, data.test_unseen, device, amp, "test unseen")
+    attributes = torch.as_tensor(data.attributes, dtype=torch.float32)
+    s_s, s_u = (split_scores(z, attributes, cfg.model.scale) for z in (z_s, z_u))
+    calibration = cfg.eval.calibration
+    if calibration == "fixed":
+        gamma = cfg.eval.gamma
+    if calibration == "val" and gamma is None:
+        raise UserError("eval.calibration=val needs a gamma chosen on validation (train with train.select=val)")
+    y_s, y_u = [y for _, y in data.test_seen], [y for _, y in data.test_unseen]
+    return score_metrics(s_s, y_s, s_u, y_u, data.seen, data.unseen, calibration=calibration, gamma=gamma)
