@@ -132,13 +132,13 @@ def test_eq8_to_10_decoder(embedding, scaled):
     expected = torch.zeros(2, A, dtype=torch.float64)
     for b in range(2):
         for s in range(A):
-            q = dec.q.weight @ w_att[s] + dec.q.bias
-            logits = torch.stack([(q * (dec.k.weight @ tokens[b, t] + dec.k.bias)).sum() for t in range(T)])
+            q = dec.q.weight @ w_att[s]
+            logits = torch.stack([(q * (dec.k.weight @ tokens[b, t])).sum() for t in range(T)])
             logits = logits / (math.sqrt(d) if scaled else 1.0)
             alpha = torch.softmax(logits, 0)
             torch.testing.assert_close(attn[b, s], alpha)
-            ctx = sum(alpha[t] * (dec.v.weight @ tokens[b, t] + dec.v.bias) for t in range(T))
-            p = dec.o.weight @ ctx + dec.o.bias  # Eq. (9)
+            ctx = sum(alpha[t] * (dec.v.weight @ tokens[b, t]) for t in range(T))
+            p = dec.o.weight @ ctx  # Eq. (9)
             V = dec.w.weight @ w_att[s] if embedding == "paper" else dec.free[s]  # Eq. (10)
             expected[b, s] = (p * V).sum()
     torch.testing.assert_close(z, expected)

@@ -23,7 +23,7 @@ def decode_image(path: str | Path) -> Image.Image | str:
     except UnidentifiedImageError:
         return "not an image file (cannot identify its format)"
     except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
-        return "truncated image file" if "truncated" in str(exc) else f"unreadable image ({exc})"
+        return "truncated image file" if "truncated" in str(exc).lower() else f"unreadable image ({exc})"
 
 
 def read_image(path: str | Path) -> Image.Image:

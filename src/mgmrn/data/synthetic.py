@@ -111,7 +111,8 @@ def generate_synthetic(root: Path, cfg: SyntheticConfig) -> Path:
     root = Path(root)
     if synthetic_matches(root, cfg):
         return root
-    if root.exists() and not (root.is_dir() and (not any(root.iterdir()) or (root / "synthetic.json").is_file())):
+    stale = root.is_dir() and (not any(root.iterdir()) or (root / "synthetic.json").is_file())
+    if root.exists() and not stale:
         raise UserError("exists and is not a generated synthetic set; refusing to overwrite it", root)
     root.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(dir=root.parent, prefix=f".{root.name}.", suffix=".tmp"))
@@ -180,6 +181,8 @@ def _choose_classes(cfg: SyntheticConfig) -> tuple[list[Combo], list[Combo]]:
     sizes = [len(v) for v in GROUPS.values()]
     coarse = list(itertools.product(range(sizes[0]), range(sizes[1])))
     fine = list(itertools.product(range(sizes[2]), range(sizes[3])))
+    # Unseen: 2x2 blocks {c0, c1} x {f0, f1} of coarse x fine combinations (the last one cut
+    # short), so each granularity alone leaves ties. Ends: at most half of all combinations.
     unseen: list[Combo] = []
     while len(unseen) < cfg.unseen_classes:
         c0, c1 = (coarse[i] for i in rng.choice(len(coarse), 2, replace=False))
@@ -187,21 +190,24 @@ def _choose_classes(cfg: SyntheticConfig) -> tuple[list[Combo], list[Combo]]:
         block = [c0 + f0, c0 + f1, c1 + f0, c1 + f1]
         unseen += [b for b in block if b not in unseen][: cfg.unseen_classes - len(unseen)]
 
+    # Seen: greedily the combination showing the most new values, then the most new pairs of
+    # values (ties broken by a random order).
     pool = [c for c in itertools.product(*map(range, sizes)) if c not in unseen]
-    pool = [pool[i] for i in rng.permutation(len(pool))]  # random tie-breaking below
+    pool = [pool[i] for i in rng.permutation(len(pool))]
     seen: list[Combo] = []
-    values: set[tuple[int, int]] = set()
-    pairs: set[tuple[tuple[int, int], tuple[int, int]]] = set()
-    for _ in range(cfg.classes - cfg.unseen_classes):
-        def gain(combo: Combo) -> tuple[int, int]:
-            vals = set(enumerate(combo))
-            return len(vals - values), len(set(itertools.combinations(sorted(vals), 2)) - pairs)
+    values: set[tuple[int, int]] = set()  # (group, value)
+    pairs: set[tuple[tuple[int, int], ...]] = set()
 
+    def gain(combo: Combo) -> tuple[int, int]:
+        new_values = set(enumerate(combo)) - values
+        return len(new_values), len(set(itertools.combinations(enumerate(combo), 2)) - pairs)
+
+    for _ in range(cfg.classes - cfg.unseen_classes):
         best = max(pool, key=gain)
         pool.remove(best)
         seen.append(best)
         values |= set(enumerate(best))
-        pairs |= set(itertools.combinations(sorted(enumerate(best)), 2))
+        pairs |= set(itertools.combinations(enumerate(best), 2))
     if len(values) < sum(sizes):
         raise UserError(
             f"data.synthetic: {len(seen)} seen classes cannot show every attribute value; "
@@ -256,7 +262,8 @@ def _shape_xy(kind: str, cx: float, cy: float, r: float) -> list[tuple[float, fl
     if kind == "triangle":
         return [(cx, cy - r), (cx + 0.95 * r, cy + 0.85 * r), (cx - 0.95 * r, cy + 0.85 * r)]
     w = 0.36 * r  # cross
-    xy = [(w, r), (w, w), (r, w), (r, -w), (w, -w), (w, -r), (-w, -r), (-w, -w), (-r, -w), (-r, w), (-w, w), (-w, r)]
+    xy = [(w, r), (w, w), (r, w), (r, -w), (w, -w), (w, -r),
+          (-w, -r), (-w, -w), (-r, -w), (-r, w), (-w, w), (-w, r)]  # fmt: skip
     return [(cx + x, cy + y) for x, y in xy]
 
 

@@ -60,10 +60,14 @@ class EvalConfig:
 
     calibration: str = "val"  # val | test-sweep | fixed
     gamma: float = 0.0  # used when calibration is fixed
-    gamma_steps: list[float] = field(default_factory=lambda: [-1.0, 1.0, 0.01])  # sweep lo, hi, step
+    # gammas swept (val and test-sweep): [] = the exact grid (every distinct operating point);
+    # [lo, hi, step] = a regular grid (the reference code sweeps steps of 0.01)
+    gamma_steps: list[float] = field(default_factory=list)
     batch_size: int = 64
 
     def __post_init__(self) -> None:
+        if self.gamma_steps and len(self.gamma_steps) != 3:
+            raise UserError(f"eval.gamma_steps must be [] or [lo, hi, step], got {self.gamma_steps}")
         if self.calibration not in ("val", "test-sweep", "fixed"):
             raise UserError(
                 f"eval.calibration must be val, test-sweep or fixed, got '{self.calibration}'"

@@ -11,7 +11,7 @@ from torch import Tensor
 from mgmrn.engine.distributed import gather_rows
 from mgmrn.engine.inputs import Inputs
 from mgmrn.engine.loop import predict_attributes
-from mgmrn.engine.metrics import evaluate_scores
+from mgmrn.engine.metrics import evaluate_scores, gamma_grid
 from mgmrn.models.scoring import stage_scores
 
 
@@ -36,6 +36,7 @@ def score_metrics(
     *,
     calibration: str,
     gamma: float | None,
+    grid: np.ndarray | None = None,
     per_stage: bool = True,
 ) -> dict[str, Any]:
     """Metrics of the fused (Eq. 14) score from per-stage scores (N, L, K).
@@ -49,7 +50,7 @@ def score_metrics(
 
     def one(scores: Tensor, how: str) -> dict[str, Any]:
         return evaluate_scores(scores.numpy(), labels, seen, unseen,
-                               calibration="fixed" if how == "val" else how, gamma=gamma)
+                               calibration="fixed" if how == "val" else how, gamma=gamma, grid=grid)
 
     both = torch.cat([seen_scores, unseen_scores])
     out = one(both.sum(1), calibration)
@@ -58,3 +59,8 @@ def score_metrics(
         keys = ("zsl_top1", "ausuc", "test_sweep_h")
         out["stages"] = [{k: one(both[:, l], "test-sweep")[k] for k in keys} for l in range(both.shape[1])]
     return out
+
+
+def sweep_grid(gamma_steps: Sequence[float]) -> np.ndarray | None:
+    """``eval.gamma_steps`` as a grid (``None``: the exact grid)."""
+    return gamma_grid(*gamma_steps) if gamma_steps else None

@@ -27,7 +27,7 @@ from mgmrn.config import Config, save_config, to_dict
 from mgmrn.data.build import ZSLData, build_data
 from mgmrn.engine.checkpoint import LAST, SELECTED, load_checkpoint, save_checkpoint
 from mgmrn.engine.distributed import init_distributed, is_main
-from mgmrn.engine.evaluate import predict_split, score_metrics, split_scores
+from mgmrn.engine.evaluate import predict_split, score_metrics, split_scores, sweep_grid
 from mgmrn.engine.inputs import Inputs
 from mgmrn.engine.loop import train_epoch
 from mgmrn.engine.optim import build_optimizer, build_scheduler
@@ -200,7 +200,7 @@ class Trainer:
         return score_metrics(
             s_s, [y for _, y in v.val_seen], s_u, [y for _, y in v.val_unseen],
             np.asarray(v.val_seen_classes), np.asarray(v.val_unseen_classes),
-            calibration="test-sweep", gamma=None, per_stage=False,
+            calibration="test-sweep", gamma=None, grid=sweep_grid(self.cfg.eval.gamma_steps), per_stage=False,
         )
 
     def _final_test(self) -> dict[str, Any]:
@@ -299,4 +299,5 @@ def evaluate_checkpoint_model(
     if calibration == "val" and gamma is None:
         raise UserError("eval.calibration=val needs a gamma chosen on validation (train with train.select=val)")
     y_s, y_u = [y for _, y in data.test_seen], [y for _, y in data.test_unseen]
-    return score_metrics(s_s, y_s, s_u, y_u, data.seen, data.unseen, calibration=calibration, gamma=gamma)
+    return score_metrics(s_s, y_s, s_u, y_u, data.seen, data.unseen, calibration=calibration, gamma=gamma,
+                         grid=sweep_grid(cfg.eval.gamma_steps))

@@ -10,7 +10,8 @@ Weights (``model.pretrained``):
 * ``none``: random initialisation (seeded, so the same backbone always gets the same weights).
 * a path to a ``.pth``/``.safetensors`` file: a full-classifier or a features-only state dict
   (timm or torchvision names); the keys must fit the backbone exactly, except those of the
-  full network's head, which are ignored.
+  full network's head, which are ignored, and BatchNorm ``num_batches_tracked`` counters,
+  which old checkpoints lack.
 """
 
 from __future__ import annotations

@@ -41,9 +41,10 @@ class RegionFeatureMining(nn.Module):
     def __init__(self, channels: int, regions: int, pooling: str = "paper") -> None:
         super().__init__()
         self.pooling = pooling
-        self.prototypes = nn.Parameter(torch.randn(regions, channels) * 0.1)
-        # sigma^2 = C makes the initial exponent O(1) for unit-scale features.
-        self.log_sigma = nn.Parameter(torch.full((regions,), 0.5 * math.log(channels)))
+        self.prototypes = nn.Parameter(torch.randn(regions, channels))
+        # sigma^2 = sqrt(C): for unit-scale features the exponents of Eq. (1) then differ by
+        # O(1) between prototypes, so assignments are neither uniform nor one-hot at start.
+        self.log_sigma = nn.Parameter(torch.full((regions,), 0.25 * math.log(channels)))
 
     @property
     def sigma(self) -> Tensor:

@@ -16,10 +16,9 @@ class VisualSemanticDecoder(nn.Module):
     Eq. (10): ``z[s] = <p[s], V[s]>`` with ``V = w_att W_l`` (``embedding="paper"``) or a
     free learnable C-d vector per attribute (``"free"``, the reference code).
 
-    The forward pass computes exactly these equations in a cheaper order: because the
-    softmax ignores per-query constants and everything after it is linear,
-    ``q k^T = (q W_k) u^T`` (up to a constant per query) and
-    ``z[s] = sum_t attn[s, t] <u_t, e_s> + c_s`` with ``e_s = W_v^T W_o^T V[s]``. The
+    The forward pass computes exactly these equations in a cheaper order: everything
+    around the softmax is linear, so ``q k^T = (q W_k) u^T`` and
+    ``z[s] = sum_t attn[s, t] <u_t, e_s>`` with ``e_s = W_v^T W_o^T V[s]``. The
     per-image cost drops from O(T C d + A C d) to O(A T C); :meth:`reference_forward`
     computes the equations in their written order and the tests check both agree.
     """
@@ -35,10 +34,11 @@ class VisualSemanticDecoder(nn.Module):
         scaled: bool = True,
     ) -> None:
         super().__init__()
-        self.q = nn.Linear(word_dim, hidden)
-        self.k = nn.Linear(channels, hidden)
-        self.v = nn.Linear(channels, hidden)
-        self.o = nn.Linear(hidden, channels)
+        # Eq. (8)-(9) are linear maps without biases.
+        self.q = nn.Linear(word_dim, hidden, bias=False)
+        self.k = nn.Linear(channels, hidden, bias=False)
+        self.v = nn.Linear(channels, hidden, bias=False)
+        self.o = nn.Linear(hidden, channels, bias=False)
         self.scale = 1 / math.sqrt(hidden) if scaled else 1.0
         self.embedding = embedding
         if embedding == "paper":
@@ -57,9 +57,8 @@ class VisualSemanticDecoder(nn.Module):
         attn = torch.softmax(torch.einsum("ac,btc->bat", qk, tokens), dim=-1)
         V = self.attribute_embeddings(w_att)  # (A, C)
         e = (V @ self.o.weight) @ self.v.weight  # (A, C) = V W_o W_v
-        const = V @ (self.o.weight @ self.v.bias + self.o.bias)  # (A,)
         value = torch.einsum("btc,ac->bat", tokens, e)  # <u_t, e_s>
-        z = (attn * value).sum(-1) + const
+        z = (attn * value).sum(-1)
         return (z, attn) if return_attention else z
 
     def reference_forward(self, tokens: Tensor, w_att: Tensor) -> Tensor:

@@ -1,0 +1,96 @@
+"""Every variant and every L builds, runs forward and backward, with the right shapes."""
+
+from __future__ import annotations
+
+import ast
+import inspect
+import json
+import subprocess
+import sys
+
+import pytest
+import torch
+
+import mgmrn.models.mgmrn as mgmrn_module
+from mgmrn.config import load_config
+from mgmrn.models.config import VARIANTS
+from mgmrn.models.mgmrn import MgMRN
+from mgmrn.models.stage import StageHead
+
+A, DW = 7, 5
+
+
+def build(variant: str, stages: int, **extra: str) -> MgMRN:
+    overrides = [f"model.variant={variant}", f"model.stages={stages}", "model.backbone=tf_efficientnet_lite0",
+                 "model.pretrained=none", "model.channels=32", "model.hidden=16", "model.prototypes=2"]
+    overrides += [f"model.{k}={v}" for k, v in extra.items()]
+    cfg = load_config(None, overrides)
+    torch.manual_seed(0)
+    return MgMRN(cfg.model, A, torch.randn(A, DW))
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
+@pytest.mark.parametrize("stages", [1, 2, 3, 4, 5])
+def test_variants_and_stage_counts(variant, stages):
+    model = build(variant, stages)
+    L = 1 if variant == "baseline" else stages
+    assert model.num_stages == L
+    assert all(type(s) is StageHead for s in model.stages)
+    x = torch.randn(2, 3, 32, 32)
+    z, attn = model(x, return_attention=True)
+    assert z.shape == (2, L, A)
+    hw = model.backbone(x)[-1].shape[-2:].numel()
+    fused = variant in ("mrm-no-scab", "full")
+    assert [a.shape for a in attn] == [(2, A, (2 if fused else 1) * hw)] * L
+    z.pow(2).sum().backward()
+    assert all(p.grad is not None for p in model.stages.parameters())
+
+
+def test_region_pooling_trains_prototypes_paper_pooling_does_not():
+    x = torch.randn(2, 3, 64, 64)
+    for pooling, expect in (("region", True), ("paper", False)):
+        model = build("full", 3, region_pooling=pooling).double()
+        model(x.double()).sum().backward()
+        for stage in model.stages:
+            grad = stage.rfm.prototypes.grad
+            assert (grad.abs().max() > 1e-8) == expect, pooling
+
+
+def test_reference_head_design_choices():
+    model = build("full", 3, head_design="reference")
+    stage = model.stages[0]
+    assert stage.to_common.mode == "conv-gn-relu"
+    assert stage.fusion.spatial.out_channels == 32  # C-channel spatial mask
+    assert stage.fusion.channel[0].out_features == 32  # no channel reduction
+    assert stage.fusion.detach_sources
+    one = build("full", 3, head_design="reference", spatial_mask="single")
+    assert one.stages[0].fusion.spatial.out_channels == 1  # each choice on its own
+    assert model(torch.randn(1, 3, 64, 64)).shape == (1, 3, A)
+
+
+def test_learnable_queries_without_attribute_vectors():
+    cfg = load_config(None, ["model.backbone=tf_efficientnet_lite0", "model.pretrained=none",
+                             "model.channels=16", "model.hidden=8", "model.query_dim=12"])
+    model = MgMRN(cfg.model, A, None)
+    assert isinstance(model.w_att, torch.nn.Parameter) and model.w_att.shape == (A, 12)
+    model(torch.randn(1, 3, 64, 64)).sum().backward()
+    assert model.w_att.grad is not None
+
+
+def test_no_per_stage_copy_paste():
+    """The stage block is defined once and instantiated in a loop, never per stage."""
+    source = inspect.getsource(mgmrn_module)
+    calls = [n for n in ast.walk(ast.parse(source)) if isinstance(n, ast.Call)
+             and getattr(n.func, "id", "") == "StageHead"]
+    assert len(calls) == 1
+
+
+def test_profile_json_contract_and_paper_cost_target():
+    """`mgmrn profile --json` keys; heads at most 25% of the backbone at the paper CUB preset."""
+    out = subprocess.run([sys.executable, "-m", "mgmrn", "profile", "cub", "--json", "--iters", "0"],
+                         capture_output=True, text=True, check=True)
+    report = json.loads(out.stdout.strip().splitlines()[-1])
+    for key in ("params", "backbone_gflops", "head_gflops"):
+        assert key in report
+    assert 50 < report["backbone_gflops"] < 80  # ResNet-101 at 448x448: about 31 GMAC
+    assert report["head_gflops"] <= 0.25 * report["backbone_gflops"]
