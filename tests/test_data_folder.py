@@ -143,7 +143,7 @@ BAD_CASES = {
         r"splits.csv: line 2: split 'training' must be one of train, test_seen, test_unseen"),
     "missing image": (
         "splits.csv", "red_round/0.png,train", "red_round/9.png,train",
-        r"images/red_round/9.png: image listed in splits.csv \(line 2\) does not exist"),
+        r"images/red_round/9.png: image file not found \(listed in splits.csv, line 2\)"),
     "image outside a class folder": (
         "splits.csv", "red_round/0.png,train", "0.png,train",
         r"splits.csv: line 2: image '0.png' must be '<class>/<file>' under images/"),

@@ -21,7 +21,7 @@ import torch
 from torch.utils.data import BatchSampler, DataLoader, SequentialSampler
 
 from mgmrn.data import cub100, folder, synthetic, xlsa17
-from mgmrn.data.common import Sample, SourceData, read_attribute_names
+from mgmrn.data.common import Sample, SourceData, check_images_exist, read_attribute_names
 from mgmrn.data.config import DataConfig
 from mgmrn.data.images import CorruptItem, ImageDataset
 from mgmrn.data.samplers import EpisodicBatchSampler, RandomBatchSampler
@@ -138,6 +138,7 @@ def _attribute_vectors(cfg: DataConfig, source: SourceData,
 def build_data(cfg: DataConfig) -> ZSLData:
     """Read, check and split the dataset that ``cfg`` describes (images are not decoded)."""
     source = _read_source(cfg)
+    check_images_exist([s for samples in source.splits.values() for s in samples], source.list_file)
     seen, unseen = seen_unseen_classes(source.splits, source.classes, source.split_file)
     n_attributes = source.attributes.shape[1]
     names = (read_attribute_names(Path(cfg.attribute_names).expanduser(), n_attributes)

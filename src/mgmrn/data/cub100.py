@@ -11,7 +11,7 @@ import csv
 from pathlib import Path
 
 from mgmrn.data.common import (
-    Sample, SourceData, check_images_exist, find_attribute_names, find_first,
+    Sample, SourceData, find_attribute_names, find_first,
     placeholder_names, read_id_table, read_text, require_dir, require_file,
 )
 from mgmrn.data.config import DataConfig
@@ -41,11 +41,11 @@ def _class_map(path: Path, classes: dict[str, str], xlsa17_names: list[str]) -> 
         try:
             index = int(row["xlsa17_index"])
         except ValueError:
-            raise UserError(f"line {lineno}: xlsa17_index '{row['xlsa17_index']}' is not an integer", path) from None
+            raise UserError(f"line {lineno}: xlsa17_index '{row['xlsa17_index']}' is not an "
+                            "integer", path) from None
         if not 0 <= index < len(xlsa17_names) or xlsa17_names[index] != row["xlsa17_name"]:
-            raise UserError(
-                f"line {lineno}: xlsa17_index {index} is not '{row['xlsa17_name']}' in att_splits.mat", path,
-            )
+            raise UserError(f"line {lineno}: xlsa17_index {index} is not "
+                            f"'{row['xlsa17_name']}' in att_splits.mat", path)
         if row["role"] not in ("seen", "unseen"):
             raise UserError(f"line {lineno}: role must be seen or unseen, got '{row['role']}'", path)
         mapping[row["class_id"]] = (index, row["role"])
@@ -82,7 +82,6 @@ def read(cfg: DataConfig) -> SourceData:
         else:
             split = "train" if tables["train_test_split.txt"][image_id] == "1" else "test_seen"
         splits[split].append((str(image_dir / rel), position[class_id]))
-    check_images_exist([s for samples in splits.values() for s in samples], root / "images.txt")
     attributes = xlsa17_att[[mapping[c][0] for c in class_ids]]
     names = find_attribute_names(name_file_candidates(att_splits, root, "CUB"), attributes.shape[1])
     return SourceData(

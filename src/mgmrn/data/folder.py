@@ -118,10 +118,11 @@ def read_splits(path: Path, image_dir: Path, classes: list[str],
             raise UserError(f"line {lineno}: image '{image}' is listed twice", path)
         if parts[0] not in index:
             raise UserError(f"line {lineno}: class '{parts[0]}' has no row in {ATTRIBUTES}", path)
+        where = f"listed in {SPLITS_FILE}, line {lineno}"
         if image not in present:
-            raise UserError(f"image listed in {SPLITS_FILE} (line {lineno}) does not exist", image_dir / image)
+            raise UserError(f"image file not found ({where})", image_dir / image)
         if PurePosixPath(image).suffix.lower() not in image_extensions():
-            raise UserError(f"not an image file (listed in {SPLITS_FILE}, line {lineno})", image_dir / image)
+            raise UserError(f"not an image file ({where})", image_dir / image)
         seen_images.add(image)
         splits[split].append((str(image_dir / image), index[parts[0]]))
     return splits

@@ -7,9 +7,10 @@ position, the side the head sits on, stripe/dot orientation, background colour, 
 shapes and pixel noise are nuisance, drawn per image.
 
 Unseen classes are new combinations of values that all occur in seen classes. They are
-chosen in 2x2 blocks (two coarse x two fine combinations), so neither granularity alone tells
-them apart. Seen classes are chosen greedily to cover every pair of attribute values, so the
-seen classes decorrelate the attributes.
+chosen in 2x2 blocks (two coarse x two fine combinations), so from four unseen classes on
+neither the coarse nor the fine attributes alone tell them apart. Seen classes are chosen
+greedily to show as many pairs of attribute values as they can, which decorrelates the
+attributes the model learns from.
 
 The set is written in the ``folder`` format (``images/<class>/<file>.png``,
 ``class_attributes.csv``, ``splits.csv``, ``attribute_vectors.npy``) plus ``synthetic.json``,
@@ -44,7 +45,7 @@ GROUPS: dict[str, tuple[str, ...]] = {
     "texture": ("plain", "stripes", "dots"),
     "head_colour": ("red", "green", "blue", "yellow"),
 }
-ATTRIBUTES: list[str] = [f"{g}={v}" for g, values in GROUPS.items() for v in values]
+ATTRIBUTES: tuple[str, ...] = tuple(f"{g}={v}" for g, values in GROUPS.items() for v in values)
 #: Bump when the images or files change, so stale generated folders are regenerated.
 GENERATOR_VERSION = 1
 

@@ -8,8 +8,8 @@ from pathlib import Path
 import numpy as np
 
 from mgmrn.data.common import (
-    Sample, SourceData, check_images_exist, find_attribute_names, find_first, load_mat,
-    mat_strings, placeholder_names, read_id_table, require_dir,
+    Sample, SourceData, find_attribute_names, find_first, load_mat, mat_strings,
+    placeholder_names, read_id_table, require_dir,
 )
 from mgmrn.data.config import DataConfig
 from mgmrn.data.semantics import check_semantics
@@ -141,7 +141,6 @@ def read(cfg: DataConfig) -> SourceData:
                 f"{len(images)} images", att_splits,
             )
         splits[split] = [images[i] for i in idx]
-    check_images_exist([s for samples in splits.values() for s in samples], list_file)
     problems = []
     unused = len(images) - len(np.unique(np.concatenate(list(locs.values()))))
     if unused:
