@@ -18,7 +18,7 @@ from torch import nn
 from mgmrn.data.synthetic import ATTRIBUTES, SyntheticConfig, generate_synthetic, synthetic_matches
 from mgmrn.errors import UserError
 
-EPOCHS = 8  # about 20 s on 2 CPU cores
+EPOCHS = 8  # about 10 s on 2 idle CPU cores
 SMALL = SyntheticConfig(classes=10, unseen_classes=4, images_per_class=3, image_size=32)
 
 

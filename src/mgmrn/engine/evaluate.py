@@ -17,7 +17,7 @@ from mgmrn.models.scoring import stage_scores
 
 def predict_split(inputs: Inputs, samples: Sequence[tuple[str, int]], device: torch.device, amp: str, desc: str) -> Tensor:
     """Per-stage attribute predictions (N, L, A) for ``samples``, gathered over ranks."""
-    z, _, index = predict_attributes(inputs.forward, inputs.eval_loader(samples), device, amp, desc)
+    z, _, index = predict_attributes(inputs.model, inputs.eval_loader(samples), device, amp, desc)
     return gather_rows(index, z, len(samples))
 
 

@@ -4,15 +4,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Sequence
 
 import torch
 from torch import Tensor
 from torch.utils.data import DataLoader
 
 from mgmrn.config import Config
-from mgmrn.data.build import ZSLData, make_loader
-from mgmrn.data.samplers import EpisodicBatchSampler, RandomBatchSampler
+from mgmrn.data.build import ZSLData, make_batch_sampler, make_loader
 from mgmrn.data.transforms import build_transforms
 from mgmrn.engine.cache import CachedMaps, FeatureCache, cache_key, default_cache_dir
 from mgmrn.engine.distributed import shard
@@ -36,10 +35,6 @@ class Inputs:
         if cfg.train.freeze_backbone:
             inputs.cache = inputs._open_cache(data, device)
         return inputs
-
-    @property
-    def forward(self) -> Callable[[Tensor | list[Tensor]], Tensor]:
-        return self.model.forward_maps if self.cache is not None else self.model
 
     def _transform(self, train: bool):
         bb = self.model.backbone
@@ -76,10 +71,8 @@ class Inputs:
                 workers=t.workers, on_corrupt=d.on_corrupt,
             )
         labels = [y for _, y in samples]
-        if d.sampler == "episodic":
-            sampler: Any = EpisodicBatchSampler(labels, d.ways, d.shots, t.max_batches, seed)
-        else:
-            sampler = RandomBatchSampler(len(labels), d.batch_size, t.max_batches, seed)
+        sampler = make_batch_sampler(labels, d.batch_size, train=True, sampler=d.sampler, ways=d.ways,
+                                     shots=d.shots, batches_per_epoch=t.max_batches, seed=seed)
         return DataLoader(self._cached(samples), batch_sampler=sampler)
 
     def eval_loader(self, samples: Samples) -> DataLoader:

@@ -119,11 +119,6 @@ class Trainer:
         self.label_map[torch.as_tensor(phase.seen)] = torch.arange(len(phase.seen))
         self.seen_attributes = self.attributes[torch.as_tensor(phase.seen)].to(self.device)
 
-    def _forward(self, x):
-        if self.inputs.cache is not None:
-            return self.net(x) if self.world == 1 else self.net.module.forward_maps(x)
-        return self.net(x)
-
     # ------------------------------------------------------------------ running
     def run(self, resume: bool = False) -> dict[str, Any]:
         self.output.mkdir(parents=True, exist_ok=True)
@@ -164,7 +159,7 @@ class Trainer:
             if t.freeze_backbone:
                 self.model.backbone.eval()
             stats = train_epoch(
-                self._forward, self.optimizer, self.inputs.train_loader(phase.samples, epoch),
+                self.net, self.optimizer, self.inputs.train_loader(phase.samples, epoch),
                 self.label_map, self.seen_attributes, scale=self.cfg.model.scale,
                 num_stages=self.model.num_stages, loss_cfg=self.cfg.loss, train_cfg=t,
                 device=self.device, scaler=self.scaler, desc=f"{phase.name} {epoch + 1}/{phase.epochs}",

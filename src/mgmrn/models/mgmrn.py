@@ -71,8 +71,10 @@ class MgMRN(nn.Module):
     def num_stages(self) -> int:
         return len(self.stages)
 
-    def forward(self, images: Tensor, return_attention: bool = False):
-        return self.forward_maps(self.backbone(images), return_attention)
+    def forward(self, images: Tensor | list[Tensor], return_attention: bool = False):
+        """Images (B, 3, H, W), or already computed backbone stage maps (a list, finest first)."""
+        maps = list(images) if isinstance(images, (list, tuple)) else self.backbone(images)
+        return self.forward_maps(maps, return_attention)
 
     def forward_maps(self, maps: list[Tensor], return_attention: bool = False):
         """Heads only, from backbone stage maps (finest first): z (B, L, A) [, attention]."""
