@@ -1,0 +1,150 @@
+"""Train -> evaluate -> predict on the synthetic set; feature cache; resume; bad CLI input."""
+
+from __future__ import annotations
+
+import csv
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from mgmrn.cli.main import main
+from mgmrn.engine import cache as cache_module
+from mgmrn.engine.checkpoint import load_checkpoint
+
+CONTRACT = ("zsl_top1", "gzsl_unseen", "gzsl_seen", "gzsl_h", "ausuc", "gamma", "calibration")
+
+
+def tiny(tmp: Path, *extra: str) -> list[str]:
+    """A small, fast synthetic run (frozen pretrained Lite0, 64x64, 2 stages)."""
+    sets = [
+        "data.synthetic.classes=12", "data.synthetic.unseen_classes=4", "data.synthetic.images_per_class=12",
+        "data.synthetic.image_size=64", "data.image_size=64", f"data.cache_dir={tmp / 'data'}",
+        f"train.cache_dir={tmp / 'features'}", "train.epochs=2", "model.stages=2", "model.hidden=32",
+        "data.val_classes=0.25", *extra,
+    ]
+    return [arg for s in sets for arg in ("--set", s)]
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory) -> Path:
+    tmp = tmp_path_factory.mktemp("run")
+    assert main(["train", "demo", *tiny(tmp), "--output", str(tmp / "run")]) == 0
+    return tmp / "run"
+
+
+def test_train_writes_run_directory(run_dir: Path):
+    for name in ("config.yaml", "model.pt", "last.pt", "log.csv", "metrics.json"):
+        assert (run_dir / name).is_file(), name
+    assert list((run_dir / "tb").glob("events.out.tfevents.*"))
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    assert all(k in metrics for k in CONTRACT)
+    assert metrics["calibration"] == "val"
+    assert len(metrics["stages"]) == 2
+    rows = list(csv.DictReader((run_dir / "log.csv").open()))
+    assert [int(r["epoch"]) for r in rows] == [1, 2]
+    assert all(r["val_h"] for r in rows)
+
+
+def test_eval_reproduces_metrics(run_dir: Path, tmp_path: Path):
+    out = tmp_path / "m.json"
+    assert main(["eval", str(run_dir), "--output", str(out)]) == 0
+    again, saved = json.loads(out.read_text()), json.loads((run_dir / "metrics.json").read_text())
+    for key in ("zsl_top1", "gzsl_h", "ausuc", "gamma"):
+        assert again[key] == pytest.approx(saved[key], abs=1e-6)
+    assert main(["eval", str(run_dir), "--set", "eval.calibration=test-sweep", "--output", str(out)]) == 0
+    assert json.loads(out.read_text())["gzsl_h"] == pytest.approx(saved["test_sweep_h"], abs=1e-6)
+
+
+def _unseen_images(run_dir: Path) -> tuple[list[str], list[str]]:
+    state = load_checkpoint(run_dir)
+    from mgmrn.config import from_dict
+    from mgmrn.data.build import build_data
+
+    data = build_data(from_dict(state["config"]).data)
+    samples = data.test_unseen[::20][:3]
+    return [p for p, _ in samples], [data.classes[y] for _, y in samples]
+
+
+def test_predict_json_among_checkpoint_classes(run_dir: Path, capsys):
+    images, _ = _unseen_images(run_dir)
+    capsys.readouterr()
+    assert main(["predict", str(run_dir / "model.pt"), *images, "--top-k", "3", "--json"]) == 0
+    lines = [json.loads(line) for line in capsys.readouterr().out.strip().splitlines()]
+    assert [r["image"] for r in lines] == images
+    classes = load_checkpoint(run_dir)["classes"]
+    for r in lines:
+        assert len(r["top"]) == 3 and all(t["class"] in classes for t in r["top"])
+        scores = [t["score"] for t in r["top"]]
+        assert scores == sorted(scores, reverse=True)
+
+
+def test_predict_new_classes_from_attributes(run_dir: Path, tmp_path: Path, capsys):
+    """Classes the model never saw, under new names, described only by attributes."""
+    state = load_checkpoint(run_dir)
+    names, att = state["attribute_names"], state["attributes"]
+    unseen = [int(c) for c in state["unseen"]]
+    table = tmp_path / "new_classes.csv"
+    with table.open("w", newline="") as handle:
+        w = csv.writer(handle)
+        w.writerow(["class", *reversed(names)])  # column order differs from training
+        for i, c in enumerate(unseen):
+            w.writerow([f"mystery_{i}", *reversed(att[c].tolist())])
+    images, _ = _unseen_images(run_dir)
+    capsys.readouterr()
+    assert main(["predict", str(run_dir), *images, "--classes", str(table), "--json"]) == 0
+    for line in capsys.readouterr().out.strip().splitlines():
+        top = json.loads(line)["top"]
+        assert {t["class"] for t in top} <= {f"mystery_{i}" for i in range(len(unseen))}
+        assert len(top) == min(5, len(unseen))
+
+
+def test_feature_cache_reused_and_resume_is_exact(run_dir: Path, tmp_path: Path, monkeypatch):
+    """A second run reuses the cached features; an interrupted run resumed equals a straight one."""
+    cfg_args = tiny(run_dir.parent, "train.scheduler=none")
+
+    def no_extraction(*args, **kwargs):
+        raise AssertionError("features extracted again")
+
+    monkeypatch.setattr(cache_module.FeatureCache, "extract", no_extraction)
+    assert main(["train", "demo", *cfg_args, "--output", str(tmp_path / "straight")]) == 0
+    one = cfg_args[:]
+    one[one.index("train.epochs=2")] = "train.epochs=1"
+    assert main(["train", "demo", *one, "--output", str(tmp_path / "resumed")]) == 0
+    assert main(["train", "--resume", str(tmp_path / "resumed"), "--set", "train.epochs=2"]) == 0
+    a = load_checkpoint(tmp_path / "straight" / "last.pt")["model"]
+    b = load_checkpoint(tmp_path / "resumed" / "last.pt")["model"]
+    for key in a:
+        torch.testing.assert_close(a[key], b[key], msg=key)
+
+
+def test_per_stage_schedule_and_refit(tmp_path: Path):
+    args = tiny(tmp_path, "train.schedule=per-stage", "train.refit=true", "train.epochs=1")
+    assert main(["train", "demo", *args, "--output", str(tmp_path / "run")]) == 0
+    metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    assert metrics["phase"] == "refit"
+
+
+@pytest.mark.parametrize(
+    "argv,needle",
+    [
+        (["train", "no-such-preset"], "unknown preset"),
+        (["train", "demo", "--set", "model.no_such_key=1"], "unknown config key 'model.no_such_key'"),
+        (["eval", "/nonexistent/model.pt"], "checkpoint not found"),
+        (["predict", "/nonexistent/run", "x.png"], "checkpoint not found"),
+        (["train", "demo", "--set", "model.stages=9"], "model.stages"),
+    ],
+)
+def test_bad_cli_input_is_one_line(argv, needle, capsys):
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert needle in err and len(err.splitlines()) == 1 and "Traceback" not in err
+
+
+def test_bad_input_exit_code_from_a_real_process():
+    proc = subprocess.run([sys.executable, "-m", "mgmrn", "eval", "/nonexistent"], capture_output=True, text=True)
+    assert proc.returncode == 2
+    assert "Traceback" not in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
