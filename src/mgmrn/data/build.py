@@ -24,7 +24,7 @@ from mgmrn.data import cub100, folder, synthetic, xlsa17
 from mgmrn.data.common import Sample, SourceData, check_images_exist, read_attribute_names
 from mgmrn.data.config import DataConfig
 from mgmrn.data.images import CorruptItem, ImageDataset
-from mgmrn.data.samplers import EpisodicBatchSampler, RandomBatchSampler
+from mgmrn.data.samplers import EpisodicBatchSampler, RandomBatchSampler, RankBatches
 from mgmrn.data.semantics import (
     ClassIndexMap, class_index_map, embed_attribute_names, load_attribute_vectors,
     normalize_semantics,
@@ -197,21 +197,25 @@ class ZSLLoader(DataLoader):
 
 def make_batch_sampler(labels: Sequence[int], batch_size: int, *, train: bool,
                        sampler: str = "random", ways: int = 8, shots: int = 2,
-                       batches_per_epoch: int = 0, seed: int = 0) -> Iterable[list[int]]:
-    """Batches of indices into ``labels``' samples (see :func:`make_loader`)."""
+                       batches_per_epoch: int = 0, seed: int = 0,
+                       rank: int = 0, world: int = 1) -> Iterable[list[int]]:
+    """Batches of indices into ``labels``' samples (see :func:`make_loader`); training
+    batches are shared out over ``world`` DDP processes."""
     if not train:
         return BatchSampler(SequentialSampler(range(len(labels))), batch_size, drop_last=False)
     if sampler == "episodic":
-        return EpisodicBatchSampler(labels, ways, shots, batches_per_epoch, seed)
-    if sampler == "random":
-        return RandomBatchSampler(len(labels), batch_size, batches_per_epoch, seed)
-    raise ValueError(f"sampler must be random or episodic, got '{sampler}'")
+        batches: Any = EpisodicBatchSampler(labels, ways, shots, batches_per_epoch, seed)
+    elif sampler == "random":
+        batches = RandomBatchSampler(len(labels), batch_size, batches_per_epoch, seed)
+    else:
+        raise ValueError(f"sampler must be random or episodic, got '{sampler}'")
+    return RankBatches(batches, rank, world) if world > 1 else batches
 
 
 def make_loader(samples: list[Sample], transform: Callable[[Any], torch.Tensor], batch_size: int,
                 *, train: bool, sampler: str = "random", ways: int = 8, shots: int = 2,
                 batches_per_epoch: int = 0, seed: int = 0, workers: int = 0,
-                on_corrupt: str = "stop") -> ZSLLoader:
+                on_corrupt: str = "stop", rank: int = 0, world: int = 1) -> ZSLLoader:
     """A loader of ``(images, labels, indices)`` over ``samples``.
 
     Training: seeded ``random`` batches of ``batch_size`` or ``episodic`` batches of
@@ -220,7 +224,7 @@ def make_loader(samples: list[Sample], transform: Callable[[Any], torch.Tensor],
     """
     batches = make_batch_sampler(
         [label for _, label in samples], batch_size, train=train, sampler=sampler, ways=ways,
-        shots=shots, batches_per_epoch=batches_per_epoch, seed=seed,
+        shots=shots, batches_per_epoch=batches_per_epoch, seed=seed, rank=rank, world=world,
     )
     return ZSLLoader(
         ImageDataset(samples, transform), batch_sampler=batches, num_workers=workers,

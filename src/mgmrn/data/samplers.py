@@ -6,7 +6,7 @@ Each pass over a sampler is the next epoch (or set it with :meth:`set_epoch`).
 
 from __future__ import annotations
 
-from typing import Iterator, Sequence
+from typing import Any, Iterator, Sequence
 
 import numpy as np
 
@@ -87,3 +87,22 @@ class EpisodicBatchSampler(_SeededSampler):
                 batch.extend(rng.choice(members, size=self.shots,
                                         replace=len(members) < self.shots).tolist())
             yield batch
+
+
+class RankBatches:
+    """Every ``world``-th batch of a batch sampler, from ``rank``: each DDP process trains on
+    its own share of an epoch's batches (all ranks draw the same seeded sequence). Every
+    rank gets the same number of batches (DDP steps in lockstep); a remainder is dropped."""
+
+    def __init__(self, batches: Any, rank: int, world: int) -> None:
+        self.batches, self.rank, self.world = batches, rank, world
+
+    def __len__(self) -> int:
+        return len(self.batches) // self.world
+
+    def __iter__(self) -> Iterator[list[int]]:
+        for i, batch in enumerate(self.batches):
+            if i // self.world >= len(self):
+                return
+            if i % self.world == self.rank:
+                yield batch

@@ -27,6 +27,19 @@ def is_main() -> bool:
     return not dist.is_initialized() or dist.get_rank() == 0
 
 
+def barrier() -> None:
+    """Wait for every process (no-op without DDP)."""
+    if dist.is_initialized():
+        dist.barrier()
+
+
+def rank_and_world() -> tuple[int, int]:
+    """This process's rank and the number of processes (0, 1 without DDP)."""
+    if not dist.is_initialized():
+        return 0, 1
+    return dist.get_rank(), dist.get_world_size()
+
+
 def shard(n: int) -> list[int]:
     """This rank's indices of ``range(n)``: every index on exactly one rank (no padding)."""
     if not dist.is_initialized():

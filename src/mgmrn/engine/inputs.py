@@ -14,7 +14,7 @@ from mgmrn.config import Config
 from mgmrn.data.build import ZSLData, make_batch_sampler, make_loader
 from mgmrn.data.transforms import build_transforms
 from mgmrn.engine.cache import CachedMaps, FeatureCache, cache_key, default_cache_dir
-from mgmrn.engine.distributed import shard
+from mgmrn.engine.distributed import barrier, is_main, rank_and_world, shard
 from mgmrn.models.mgmrn import MgMRN
 
 Samples = Sequence[tuple[str, int]]
@@ -48,15 +48,16 @@ class Inputs:
         folder = Path(self.cfg.train.cache_dir) if self.cfg.train.cache_dir else default_cache_dir()
         cache = FeatureCache(folder / key, paths)
         L = self.model.num_stages
-        if cache.missing(L):
+        if cache.missing(L) and is_main():
             loader = make_loader(
                 [(p, 0) for p in paths], transform, self.cfg.eval.batch_size, train=False,
                 workers=self.cfg.train.workers, on_corrupt=self.cfg.data.on_corrupt,
             )
             rate = cache.extract(bb.to(device), loader, L, device)
             print(f"feature cache: extracted {len(paths)} images at {rate:.1f} img/s into {cache.folder}")
-        else:
+        elif is_main():
             print(f"feature cache: reusing {cache.folder}")
+        barrier()  # other processes wait for the main one's extraction
         cache.arrays = cache.open(L)
         return cache
 
@@ -64,15 +65,17 @@ class Inputs:
         """Training batches for one epoch (seeded by config seed and epoch: resumable)."""
         d, t = self.cfg.data, self.cfg.train
         seed = self.cfg.seed * 1000 + epoch
+        rank, world = rank_and_world()
         if self.cache is None:
             return make_loader(
                 samples, self._transform(train=True), d.batch_size, train=True, sampler=d.sampler,
                 ways=d.ways, shots=d.shots, batches_per_epoch=t.max_batches, seed=seed,
-                workers=t.workers, on_corrupt=d.on_corrupt,
+                workers=t.workers, on_corrupt=d.on_corrupt, rank=rank, world=world,
             )
         labels = [y for _, y in samples]
         sampler = make_batch_sampler(labels, d.batch_size, train=True, sampler=d.sampler, ways=d.ways,
-                                     shots=d.shots, batches_per_epoch=t.max_batches, seed=seed)
+                                     shots=d.shots, batches_per_epoch=t.max_batches, seed=seed,
+                                     rank=rank, world=world)
         return DataLoader(self._cached(samples), batch_sampler=sampler)
 
     def eval_loader(self, samples: Samples) -> DataLoader:

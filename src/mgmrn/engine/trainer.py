@@ -26,7 +26,7 @@ from torch import nn
 from mgmrn.config import Config, save_config, to_dict
 from mgmrn.data.build import ZSLData, build_data
 from mgmrn.engine.checkpoint import LAST, SELECTED, load_checkpoint, save_checkpoint
-from mgmrn.engine.distributed import init_distributed, is_main
+from mgmrn.engine.distributed import barrier, init_distributed, is_main
 from mgmrn.engine.evaluate import predict_split, score_metrics, split_scores, sweep_grid
 from mgmrn.engine.inputs import Inputs
 from mgmrn.engine.loop import train_epoch
@@ -79,7 +79,11 @@ class Trainer:
         self.cfg, self.output = cfg, Path(output)
         self.rank, self.world, self.device = init_distributed()
         seed_everything(cfg.seed, cfg.train.deterministic)
-        self.data = build_data(cfg.data)
+        if is_main():  # the main process generates anything missing (e.g. the synthetic set) first
+            self.data = build_data(cfg.data)
+        barrier()
+        if not is_main():
+            self.data = build_data(cfg.data)
         self.attributes = torch.as_tensor(self.data.attributes, dtype=torch.float32)
         self.state = RunState()
         self.writer = None
@@ -183,6 +187,7 @@ class Trainer:
                 if keep:
                     self._save_selected()
                 self._save_last()
+            barrier()
 
     def _validate(self) -> dict[str, Any]:
         """Validation metrics (pseudo-unseen held-out seen classes), gamma chosen here."""

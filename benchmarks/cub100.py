@@ -1,0 +1,272 @@
+"""Zero-shot accuracy on real CUB-100 (pretrained EfficientNet-Lite0, 224x224, frozen backbone).
+
+Rows (groups, pick with ``--groups``):
+
+* ``eszsl``: ESZSL (closed form) on the average-pooled last-stage Lite0 features from the
+  feature cache; (gamma, lambda) in {10^-3..10^6}^2 (``--eszsl-exponents``) chosen by ZSL top-1 on the validation
+  split (pseudo-unseen classes), then refit on all training images; the GZSL gamma is
+  chosen on the validation split (model fit on ``train_sub``), as the trainer does.
+* ``ablation``: Table III rows, ``model.variant`` = baseline, mgm-no-rfm, mgm (region
+  pooling ``paper`` = Eq. 2 literal, and ``region``), mrm-no-scab, full (and full with
+  ``region`` pooling).
+* ``stages``: the full model with L = 1, 2, 4 (L = 3 is the ``full`` row).
+* ``prototypes``: the full model with N_p in ``--np`` (N_p = 5, the preset's, is ``full``).
+* ``options``: ``model.head_design=reference`` and ``train.schedule=per-stage``.
+* ``diagnostics``: the full model and the baseline with ``model.attribute_embedding=free``
+  (one learnable C-d vector per attribute, as the reference code), the full model with
+  ``train.lr=0.003``.
+
+Every Mg-MRN row is one ``Trainer(cfg, output).run()`` of the ``cub100`` preset
+(``train.freeze_backbone=true``: heads trained on cached stage maps) plus the row's
+overrides, ``--set`` overrides common to all rows and ``seed=<s>``. Metrics are the
+trainer's: ZSL T1, GZSL U / S / H with the validation-calibrated gamma (the default),
+AUSUC, and the test-sweep H (gamma chosen on the test set: optimistic, for comparison with
+the reference protocol only). Runs already in the results file are skipped, so the script
+can be rerun to add seeds or groups.
+
+    .venv/bin/python benchmarks/cub100.py --groups ablation --seeds 0
+    .venv/bin/python benchmarks/cub100.py --table-only
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import statistics
+import time
+import traceback
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+import _bench
+
+DEFAULT_OUT = _bench.RESULTS / "cub100"
+KEYS = ("zsl_top1", "gzsl_unseen", "gzsl_seen", "gzsl_h", "ausuc", "test_sweep_h")
+
+
+def rows_for(group: str, args: argparse.Namespace) -> list[tuple[str, list[str]]]:
+    """(row name, overrides) of a group."""
+    if group == "ablation":
+        return [
+            ("baseline", ["model.variant=baseline"]),
+            ("mgm-no-rfm", ["model.variant=mgm-no-rfm"]),
+            ("mgm (paper pooling)", ["model.variant=mgm", "model.region_pooling=paper"]),
+            ("mgm (region pooling)", ["model.variant=mgm", "model.region_pooling=region"]),
+            ("mrm-no-scab", ["model.variant=mrm-no-scab"]),
+            ("full", ["model.variant=full"]),
+            ("full (region pooling)", ["model.variant=full", "model.region_pooling=region"]),
+        ]
+    if group == "stages":
+        return [(f"full L={l}", ["model.variant=full", f"model.stages={l}"]) for l in args.L if l != 3]
+    if group == "prototypes":
+        return [(f"full N_p={p}", ["model.variant=full", f"model.prototypes={p}"]) for p in args.np if p != 5]
+    if group == "diagnostics":
+        return [
+            ("full, free attribute vectors", ["model.variant=full", "model.attribute_embedding=free"]),
+            ("baseline, free attribute vectors", ["model.variant=baseline", "model.attribute_embedding=free"]),
+            ("mgm-no-rfm, free attribute vectors", ["model.variant=mgm-no-rfm", "model.attribute_embedding=free"]),
+            ("full, lr 0.003", ["model.variant=full", "train.lr=0.003"]),
+        ]
+    if group == "options":
+        return [
+            ("full, reference head design", ["model.variant=full", "model.head_design=reference"]),
+            ("full, per-stage schedule", ["model.variant=full", "train.schedule=per-stage"]),
+        ]
+    raise SystemExit(f"unknown group {group}")
+
+
+def load_results(path: Path) -> list[dict[str, Any]]:
+    if not path.is_file():
+        return []
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def append_result(path: Path, result: dict[str, Any]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("a") as handle:
+        handle.write(json.dumps(result, default=float) + "\n")
+
+
+def run_mgmrn(name: str, overrides: list[str], seed: int, args: argparse.Namespace) -> dict[str, Any]:
+    from mgmrn.config import load_config
+    from mgmrn.engine.trainer import Trainer
+
+    all_overrides = [*overrides, *args.set, f"seed={seed}"]
+    cfg = load_config(args.preset, all_overrides)
+    slug = "".join(c if c.isalnum() else "-" for c in name).strip("-")
+    output = args.out / "runs" / f"{slug}-seed{seed}"
+    start = time.perf_counter()
+    metrics = Trainer(cfg, output).run()
+    return {"metrics": {k: metrics[k] for k in (*KEYS, "gamma", "selected_epoch")},
+            "stages": metrics.get("stages"), "overrides": all_overrides, "output": str(output),
+            "seconds": time.perf_counter() - start}
+
+
+def run_eszsl(args: argparse.Namespace) -> dict[str, Any]:
+    """ESZSL on pooled last-stage features of the cached backbone maps."""
+    from mgmrn.baselines.eszsl import ESZSL, select_on_validation
+    from mgmrn.config import load_config
+    from mgmrn.data.build import build_data
+    from mgmrn.engine.inputs import Inputs
+    from mgmrn.engine.metrics import evaluate_scores
+    from mgmrn.engine.trainer import build_model
+
+    start = time.perf_counter()
+    cfg = load_config(args.preset, ["model.variant=baseline", *args.set])  # baseline: last stage only
+    data = build_data(cfg.data)
+    model = build_model(cfg, data)
+    inputs = Inputs.create(cfg, data, model, torch.device("cpu"))
+    last = inputs.cache.arrays[-1]  # (N, C, h, w) float16, memory-mapped
+
+    def features(samples):
+        rows = np.asarray([inputs.cache.row[p] for p, _ in samples])
+        return np.asarray(last[np.sort(rows)], dtype=np.float32).mean((2, 3))[np.argsort(np.argsort(rows))], \
+            np.asarray([y for _, y in samples])
+
+    attributes = np.asarray(data.attributes, dtype=np.float64)
+    v = data.val
+    x_sub, y_sub = features(v.train_sub)
+    x_vs, y_vs = features(v.val_seen)
+    x_vu, y_vu = features(v.val_unseen)
+    exponents = range(args.eszsl_exponents[0], args.eszsl_exponents[1] + 1)
+    choice = select_on_validation(x_sub, y_sub, x_vu, y_vu, attributes, exponents)
+    # GZSL gamma on validation, with the model fit on train_sub (as the trainer does)
+    sub_model = ESZSL().fit(x_sub, y_sub, attributes, choice.gamma, choice.lam)
+    val_scores = sub_model.scores(np.concatenate([x_vs, x_vu]), attributes)
+    val_labels = np.concatenate([y_vs, y_vu])
+    x_tr, y_tr = features(data.train)
+    x_ts, y_ts = features(data.test_seen)
+    x_tu, y_tu = features(data.test_unseen)
+    final = ESZSL().fit(x_tr, y_tr, attributes, choice.gamma, choice.lam)
+    scores = final.scores(np.concatenate([x_ts, x_tu]), attributes)
+    metrics = evaluate_scores(scores, np.concatenate([y_ts, y_tu]), data.seen, data.unseen, calibration="val",
+                              val_scores=val_scores, val_labels=val_labels,
+                              val_seen=v.val_seen_classes, val_unseen=v.val_unseen_classes)
+    return {"metrics": {k: metrics[k] for k in (*KEYS, "gamma")},
+            "eszsl": {"gamma": choice.gamma, "lambda": choice.lam, "val_zsl_top1": 100 * choice.val_zsl_top1,
+                      "feature_dim": int(x_tr.shape[1]),
+                      "exponents": list(exponents)},
+            "overrides": list(args.set), "seconds": time.perf_counter() - start}
+
+
+def aggregate(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    order: list[str] = []
+    by_name: dict[str, list[dict[str, Any]]] = {}
+    seen_runs = set()
+    for r in results:
+        if "metrics" not in r or (r["row"], r["seed"]) in seen_runs:
+            continue  # failed, or a duplicate of a run already counted
+        seen_runs.add((r["row"], r["seed"]))
+        if r["row"] not in by_name:
+            order.append(r["row"])
+        by_name.setdefault(r["row"], []).append(r)
+    out = []
+    for name in order:
+        runs = by_name[name]
+        row: dict[str, Any] = {"row": name, "group": runs[0]["group"], "seeds": sorted(r["seed"] for r in runs),
+                               "minutes": statistics.mean(r["seconds"] for r in runs) / 60}
+        for k in KEYS:
+            vals = [r["metrics"][k] for r in runs]
+            row[k] = statistics.mean(vals)
+            row[k + "_sd"] = statistics.stdev(vals) if len(vals) > 1 else None
+        out.append(row)
+    groups = ["eszsl", "ablation", "diagnostics", "prototypes", "stages", "options"]
+    ns = argparse.Namespace(L=[1, 2, 3, 4, 5], np=list(range(1, 10)))
+    canonical = [name for g in groups[1:] for name, _ in rows_for(g, ns)]
+
+    def key(r: dict[str, Any]) -> tuple[int, int]:
+        g = groups.index(r["group"]) if r["group"] in groups else len(groups)
+        return g, canonical.index(r["row"]) if r["row"] in canonical else len(canonical)
+
+    return sorted(out, key=key)
+
+
+def print_table(rows: list[dict[str, Any]], header: str) -> None:
+    def cell(r, k):
+        sd = r[k + "_sd"]
+        return f"{r[k]:.1f}" + ("" if sd is None else f" ± {sd:.1f}")
+
+    print(header)
+    print(_bench.table(
+        ["row", "seeds", "ZSL T1", "GZSL U", "GZSL S", "GZSL H (val-calibrated)", "AUSUC",
+         "test-sweep H (optimistic)", "min/run"],
+        [[r["row"], len(r["seeds"]), *(cell(r, k) for k in KEYS), f"{r['minutes']:.1f}"] for r in rows]))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--groups", default="eszsl,ablation,prototypes,stages,options",
+                        help="comma list of eszsl, ablation, stages, prototypes, options, diagnostics (run in this order)")
+    parser.add_argument("--rows", default="", help="';'-separated row names to run (default: all in the groups)")
+    parser.add_argument("--seeds", default="0", help="comma list of seeds (e.g. 0,1,2)")
+    parser.add_argument("--np", default="1,3,5,7,9", type=lambda s: [int(x) for x in s.split(",")])
+    parser.add_argument("--L", default="1,2,3,4", type=lambda s: [int(x) for x in s.split(",")])
+    parser.add_argument("--eszsl-exponents", default="-3,6", type=lambda s: [int(x) for x in s.split(",")],
+                        help="ESZSL grid: gamma, lambda in 10^lo..10^hi (default -3,6)")
+    parser.add_argument("--preset", default="cub100")
+    parser.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE",
+                        help="overrides for every Mg-MRN row (e.g. train.epochs=10)")
+    parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="results folder (runs.jsonl, runs.csv, runs/)")
+    parser.add_argument("--budget-min", type=float, default=0, help="stop starting new runs after this many minutes")
+    parser.add_argument("--table-only", action="store_true", help="print the table of the results file and exit")
+    args = parser.parse_args()
+    args.set = ["train.freeze_backbone=true", *args.set]
+    results_file = args.out / "runs.jsonl"
+    info = _bench.machine()
+    started = time.perf_counter()
+    if not args.table_only:
+        done = {(r["row"], r["seed"], tuple(r.get("set", []))) for r in load_results(results_file) if "metrics" in r}
+        wanted = set(filter(None, args.rows.split(";")))
+        for group in args.groups.split(","):
+            plan = [("ESZSL (pooled last stage)", [])] if group == "eszsl" else rows_for(group, args)
+            seeds = [0] if group == "eszsl" else [int(s) for s in args.seeds.split(",")]
+            for seed in seeds:
+                for name, overrides in plan:
+                    if wanted and name not in wanted:
+                        continue
+                    done |= {(r["row"], r["seed"], tuple(r.get("set", [])))
+                             for r in load_results(results_file) if "metrics" in r}  # other processes
+                    if (name, seed, tuple(args.set)) in done:
+                        continue
+                    if args.budget_min and time.perf_counter() - started > 60 * args.budget_min:
+                        print(f"budget of {args.budget_min} min spent: not starting {name} seed {seed}")
+                        continue
+                    print(f"=== {name}  seed {seed}  ({(time.perf_counter() - started) / 60:.1f} min)", flush=True)
+                    record: dict[str, Any] = {"row": name, "group": group, "seed": seed, "set": args.set,
+                                              "machine": info, "command": _bench.command()}
+                    try:
+                        record.update(run_eszsl(args) if group == "eszsl" else run_mgmrn(name, overrides, seed, args))
+                    except Exception as exc:  # record and go on with the other rows
+                        traceback.print_exc()
+                        record["error"] = f"{type(exc).__name__}: {exc}"
+                    append_result(results_file, record)
+                    if "metrics" in record:
+                        m = record["metrics"]
+                        print(f"--- {name} seed {seed}: " + "  ".join(f"{k} {m[k]:.1f}" for k in KEYS)
+                              + f"  ({record['seconds'] / 60:.1f} min)", flush=True)
+    results = load_results(results_file)
+    rows = aggregate(results)
+    args.out.mkdir(parents=True, exist_ok=True)
+    with (args.out / "runs.csv").open("w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["row", "group", "seed", *KEYS, "seconds", "overrides"])
+        for r in results:
+            if "metrics" in r:
+                writer.writerow([r["row"], r["group"], r["seed"], *(f"{r['metrics'][k]:.2f}" for k in KEYS),
+                                 f"{r['seconds']:.0f}", " ".join(r.get("overrides", []))])
+    errors = [r for r in results if "error" in r]
+    print_table(rows, f"\nCUB-100, preset '{args.preset}', frozen pretrained Lite0 (feature cache), "
+                      f"common overrides: {' '.join(args.set)}; mean ± sd over the seeds counted")
+    for r in errors:
+        print(f"FAILED: {r['row']} seed {r['seed']}: {r['error']}")
+    print(f"\n{_bench.machine_line(info)}")
+    print(f"this invocation: {(time.perf_counter() - started) / 60:.1f} min; results in {results_file} and runs.csv")
+    print(f"reproduce: {_bench.command()}")
+
+
+if __name__ == "__main__":
+    main()
