@@ -176,3 +176,19 @@ def test_eq11_to_14_scores_and_losses():
     torch.testing.assert_close(total_loss(z, labels, att, scale=scale, ar_weight=0.5), (sce + 0.5 * ar).sum().float())
     # Eq. (14): argmax over the sum of per-stage scores.
     torch.testing.assert_close(fused_scores(z, att, scale), scale * cos.sum(1).float())
+
+
+def test_decoder_reuses_folded_weights_only_while_parameters_are_unchanged():
+    dec = VisualSemanticDecoder(8, 5, 6, n_attributes=3)
+    w_att, tokens = torch.randn(3, 5), torch.randn(2, 4, 8)
+    with torch.no_grad():
+        dec(tokens, w_att)
+        first = dec._folded_value
+        dec(tokens, w_att)
+        assert dec._folded_value is first  # reused
+        dec.k.weight.mul_(2.0)  # an optimiser step or load_state_dict changes a version
+        z = dec(tokens, w_att)
+        assert dec._folded_value is not first
+        torch.testing.assert_close(z, dec.reference_forward(tokens, w_att))
+    dec(tokens, w_att)  # with autograd: always recomputed, nothing cached
+    assert dec._folded_key is None

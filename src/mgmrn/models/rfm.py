@@ -59,8 +59,9 @@ class RegionFeatureMining(nn.Module):
     def forward(self, f: Tensor) -> Tensor:
         a = self.assignments(f)
         if self.pooling == "paper":
-            # Eq. (2) as written: average over m of the assignment-weighted features.
-            return (a.unsqueeze(2) * f.unsqueeze(1)).mean(1)
+            # Eq. (2) as written, (1/M) sum_m a_m * f, factored as f * (sum_m a_m) / M: the
+            # same function (and gradient) without materialising M copies of f.
+            return f * a.sum(1, keepdim=True) / a.shape[1]
         mass = a.sum((2, 3)).clamp_min(1e-6)  # (B, M)
         z = torch.einsum("bmhw,bchw->bmc", a, f) / mass.unsqueeze(-1)
         return torch.einsum("bmhw,bmc->bchw", a, z)

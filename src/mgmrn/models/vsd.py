@@ -41,6 +41,8 @@ class VisualSemanticDecoder(nn.Module):
         self.o = nn.Linear(hidden, channels, bias=False)
         self.scale = 1 / math.sqrt(hidden) if scaled else 1.0
         self.embedding = embedding
+        self._folded_key: tuple | None = None
+        self._folded_value: tuple[Tensor, Tensor] | None = None
         if embedding == "paper":
             self.w = nn.Linear(word_dim, channels, bias=False)  # W_l of Eq. (10)
         else:
@@ -50,14 +52,28 @@ class VisualSemanticDecoder(nn.Module):
         """V, (A, C): the vectors that turn p into attribute scores (Eq. 10)."""
         return self.w(w_att) if self.embedding == "paper" else self.free
 
+    def folded(self, w_att: Tensor) -> tuple[Tensor, Tensor]:
+        """The image-independent factors: ``q W_k`` (scaled) and ``e = V W_o W_v``, (A, C) each.
+
+        They depend on parameters only, so without autograd they are computed once and
+        reused until a parameter or ``w_att`` changes (checked through tensor versions).
+        """
+        key = None
+        if not torch.is_grad_enabled():
+            tensors = (w_att, *self.parameters())
+            key = tuple((t.data_ptr(), t._version, t.device) for t in tensors)
+            if self._folded_key == key:
+                return self._folded_value  # type: ignore[return-value]
+        qk = (self.q(w_att) @ self.k.weight) * self.scale  # folds W_k into the queries
+        e = (self.attribute_embeddings(w_att) @ self.o.weight) @ self.v.weight
+        self._folded_key, self._folded_value = key, ((qk, e) if key is not None else None)
+        return qk, e
+
     def forward(self, tokens: Tensor, w_att: Tensor, return_attention: bool = False):
         """tokens (B, T, C), w_att (A, d_w) -> z (B, A) [, attention (B, A, T)]."""
-        q = self.q(w_att)  # (A, d)
-        qk = (q @ self.k.weight) * self.scale  # (A, C): folds W_k into the queries
-        attn = torch.softmax(torch.einsum("ac,btc->bat", qk, tokens), dim=-1)
-        V = self.attribute_embeddings(w_att)  # (A, C)
-        e = (V @ self.o.weight) @ self.v.weight  # (A, C) = V W_o W_v
-        value = torch.einsum("btc,ac->bat", tokens, e)  # <u_t, e_s>
+        qk, e = self.folded(w_att)
+        attn = torch.softmax(torch.einsum("ac,btc->bat", qk.to(tokens.dtype), tokens), dim=-1)
+        value = torch.einsum("btc,ac->bat", tokens, e.to(tokens.dtype))  # <u_t, e_s>
         z = (attn * value).sum(-1)
         return (z, attn) if return_attention else z
 
