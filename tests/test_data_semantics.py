@@ -92,3 +92,13 @@ def test_class_index_map_argmax_to_global() -> None:
     unseen = class_index_map([7, 2, 9])  # given order defines the columns
     scores = torch.tensor([[0.1, 0.9, 0.0], [0.0, 0.1, 0.8]])
     assert unseen.to_global(scores.argmax(1)).tolist() == [2, 9]
+
+
+def test_center_vectors_removes_the_mean(shared_data):
+    from mgmrn.data.build import build_data
+
+    sets = ["data.format=cub100", f"data.root={shared_data / 'cub100'}"]
+    plain = build_data(load_config(None, sets).data).attribute_vectors
+    centred = build_data(load_config(None, [*sets, "data.center_vectors=true"]).data).attribute_vectors
+    np.testing.assert_allclose(centred, plain - plain.mean(0), atol=1e-5)
+    np.testing.assert_allclose(centred.mean(0), 0, atol=1e-5)

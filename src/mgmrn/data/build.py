@@ -144,6 +144,8 @@ def build_data(cfg: DataConfig) -> ZSLData:
     names = (read_attribute_names(Path(cfg.attribute_names).expanduser(), n_attributes)
              if cfg.attribute_names else source.attribute_names)
     vectors, note = _attribute_vectors(cfg, source, names)
+    if vectors is not None and cfg.center_vectors:
+        vectors = vectors - vectors.mean(0, keepdims=True)
     attributes = normalize_semantics(source.attributes, cfg.normalize, source.classes,
                                      source.semantics_file)
     train = source.splits["train"]
