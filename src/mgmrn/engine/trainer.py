@@ -107,6 +107,8 @@ class Trainer:
         """A new model, optimiser and scheduler for ``phase`` (same seed every phase)."""
         torch.manual_seed(self.cfg.seed)
         self.model = build_model(self.cfg, self.data).to(self.device)
+        if self.device.type == "cuda" and self.cfg.train.channels_last:
+            self.model.to(memory_format=torch.channels_last)
         if self.cfg.train.freeze_backbone:
             self.model.backbone.requires_grad_(False)
         self.inputs = Inputs.create(self.cfg, self.data, self.model, self.device)
