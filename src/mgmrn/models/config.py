@@ -44,6 +44,7 @@ class ModelConfig:
     detach_coarse: Optional[bool] = None  # stop gradients from finer into coarser stages
     channels: int = 2048  # C of the common HxWxC map; 0: the last stage's channels
     hidden: int = 1024  # VSD attention width
+    token_norm: bool = True  # LayerNorm of the VSD's input tokens (paper silent; false = literal)
     attention_scale: bool = True  # Eq. 8's 1/sqrt(d); the reference code omits it
     attribute_embedding: str = "paper"  # paper: V = w_att W_l (Eq. 10) | free: learnable V
     query_dim: int = 300  # width of learnable attribute queries when data has no vectors

@@ -60,6 +60,7 @@ class StageHead(nn.Module):
             n_attributes=n_attributes,
             embedding=cfg.attribute_embedding,
             scaled=cfg.attention_scale,
+            token_norm=cfg.token_norm,
         )
 
     def mine(self, f: Tensor, size: tuple[int, int]) -> Tensor:
