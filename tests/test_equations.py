@@ -85,7 +85,7 @@ def test_eq3_to_7_scab(spatial_mask):
     assert tokens.shape == (2, 2 * H * W, C)
     # Eq. (3): a fully connected layer on the concatenated coarser features, per position.
     cat = torch.cat(coarse, 1)
-    Wg, bg = block.fuse.weight[:, :, 0, 0], block.fuse.bias
+    Wg, bg = block.fuse.weight, block.fuse.bias
     s = torch.einsum("oc,bchw->bohw", Wg, cat) + bg[None, :, None, None]
     # Eq. (4): convolution with kernel v, then sigmoid (explicit sum over kernel offsets).
     v, bv = block.spatial.weight, block.spatial.bias

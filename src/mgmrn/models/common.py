@@ -6,6 +6,17 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 
+class Pointwise(nn.Linear):
+    """A 1x1 convolution on (B, C, H, W) computed as one matrix product over positions.
+
+    Same function as ``nn.Conv2d(c_in, c_out, 1)``; CPU backends often run 1x1 convolutions
+    on a slow generic path, a matrix product never.
+    """
+
+    def forward(self, x: Tensor) -> Tensor:
+        return super().forward(x.movedim(1, -1)).movedim(-1, 1)
+
+
 class ToCommonShape(nn.Module):
     """Bring a (B, C_l, H_l, W_l) map to (B, C, H, W).
 
@@ -19,7 +30,7 @@ class ToCommonShape(nn.Module):
         super().__init__()
         self.mode = mode
         if mode == "pool-project":
-            self.proj = nn.Identity() if in_channels == channels else nn.Conv2d(in_channels, channels, 1)
+            self.proj = nn.Identity() if in_channels == channels else Pointwise(in_channels, channels)
         else:
             self.proj = nn.Sequential(
                 nn.Conv2d(in_channels, channels, 3, padding=1, bias=False),

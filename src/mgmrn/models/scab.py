@@ -5,6 +5,8 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
+from mgmrn.models.common import Pointwise
+
 
 def flatten_tokens(x: Tensor) -> Tensor:
     """(B, C, H, W) -> (B, HW, C): the spatial flattening delta(.) of Eq. (7)."""
@@ -35,7 +37,7 @@ class SpatialChannelAttention(nn.Module):
     ) -> None:
         super().__init__()
         self.detach_sources = detach_sources
-        self.fuse = nn.Conv2d(channels * sources, channels, 1)  # G_l, Eq. (3)
+        self.fuse = Pointwise(channels * sources, channels)  # G_l, Eq. (3)
         self.attention = attention
         if attention:
             out = 1 if spatial_mask == "single" else channels
