@@ -38,6 +38,7 @@ def run(args: argparse.Namespace) -> int:
     examples = data.test_unseen[:: max(1, len(data.test_unseen) // 4)][:4]
     print("zero-shot predictions among unseen classes (never seen in training):")
     for (path, label), result in zip(examples, predictor.predict([p for p, _ in examples], top_k=1)):
-        print(f"  {Path(path).name}: true {data.classes[label]}, predicted {result['top'][0]['class']}")
+        name = f"{Path(path).parent.name}/{Path(path).name}"
+        print(f"  {name}: true {data.classes[label]}, predicted {result['top'][0]['class']}")
     print(f"demo finished in {time.perf_counter() - start:.0f} s; results in {args.output}/metrics.json")
     return 0
