@@ -11,6 +11,7 @@ from torch import Tensor
 from tqdm import tqdm
 
 from mgmrn.engine.config import LossConfig, TrainConfig
+from mgmrn.errors import UserError
 from mgmrn.models.scoring import stage_losses
 
 
@@ -24,6 +25,7 @@ def autocast(device: torch.device, amp: str) -> contextlib.AbstractContextManage
 
 
 def to_device(batch_input: Tensor | list[Tensor], device: torch.device, channels_last: bool) -> Tensor | list[Tensor]:
+    """Images (or a list of cached stage maps) to ``device``, channels-last on GPU if asked."""
     fmt = torch.channels_last if channels_last and device.type == "cuda" else torch.contiguous_format
     if isinstance(batch_input, (list, tuple)):
         return [x.to(device, non_blocking=True, memory_format=fmt) for x in batch_input]
@@ -81,7 +83,7 @@ def train_epoch(
         else:
             step_loss = sum(step(lambda losses, l=l: losses[l]) for l in range(num_stages))
         if not torch.isfinite(torch.tensor(step_loss)):
-            raise FloatingPointError(f"training loss became {step_loss}; lower train.lr")
+            raise UserError(f"training diverged (loss {step_loss}) in '{desc}'; lower train.lr")
         total += step_loss * len(labels)
         count += len(labels)
         bar.set_postfix(loss=f"{step_loss:.3f}", img_s=f"{count / (time.perf_counter() - start):.1f}")
