@@ -14,7 +14,6 @@ from __future__ import annotations
 import csv
 import io
 import random
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
