@@ -17,6 +17,7 @@ from typing import Callable
 
 import numpy as np
 
+from _bench import cpu_name
 from mgmrn.engine import metrics as m
 
 
@@ -41,17 +42,6 @@ def best_time(fn: Callable[[], object], repeats: int) -> tuple[float, object]:
         result = fn()
         times.append(time.perf_counter() - start)
     return min(times), result
-
-
-def cpu_name() -> str:
-    try:
-        with open("/proc/cpuinfo") as handle:
-            for line in handle:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
 
 
 def main() -> None:
