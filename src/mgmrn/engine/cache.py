@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import time
 from pathlib import Path
 from typing import Sequence
 
@@ -60,8 +61,6 @@ class FeatureCache:
     def extract(self, backbone: torch.nn.Module, loader: DataLoader, stages: int, device: torch.device) -> float:
         """Run the backbone over ``loader`` (fixed order, yields images, labels, indices) and
         write the missing stages. Returns images per second."""
-        import time
-
         missing = self.missing(stages)
         if not missing:
             return 0.0
@@ -84,7 +83,6 @@ class FeatureCache:
         rate = len(self.paths) / max(time.perf_counter() - start, 1e-9)
         for k, arr in arrays.items():
             arr.flush()
-            del arr
             os.replace(tmp[k], self.file(k))
         write_json(self.folder / "images.json", self.paths)
         return rate

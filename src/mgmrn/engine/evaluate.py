@@ -12,18 +12,12 @@ from mgmrn.engine.distributed import gather_rows
 from mgmrn.engine.inputs import Inputs
 from mgmrn.engine.loop import predict_attributes
 from mgmrn.engine.metrics import evaluate_scores, gamma_grid
-from mgmrn.models.scoring import stage_scores
 
 
 def predict_split(inputs: Inputs, samples: Sequence[tuple[str, int]], device: torch.device, amp: str, desc: str) -> Tensor:
     """Per-stage attribute predictions (N, L, A) for ``samples``, gathered over ranks."""
     z, _, index = predict_attributes(inputs.model, inputs.eval_loader(samples), device, amp, desc)
     return gather_rows(index, z, len(samples))
-
-
-def split_scores(z: Tensor, attributes: Tensor, scale: float) -> Tensor:
-    """(N, L, K) per-stage scores; the fused Eq. (14) score is their sum over L."""
-    return stage_scores(z, attributes, scale)
 
 
 def score_metrics(

@@ -26,12 +26,13 @@ from mgmrn.config import Config, save_config, to_dict
 from mgmrn.data.build import ZSLData, build_data
 from mgmrn.engine.checkpoint import LAST, SELECTED, load_checkpoint, save_checkpoint
 from mgmrn.engine.distributed import barrier, init_distributed, is_main
-from mgmrn.engine.evaluate import predict_split, score_metrics, split_scores, sweep_grid
+from mgmrn.engine.evaluate import predict_split, score_metrics, sweep_grid
 from mgmrn.engine.inputs import Inputs
 from mgmrn.engine.loop import train_epoch
 from mgmrn.engine.optim import build_optimizer, build_scheduler
 from mgmrn.errors import UserError
 from mgmrn.models.mgmrn import MgMRN
+from mgmrn.models.scoring import stage_scores
 from mgmrn.utils.io import atomic_open, write_json
 
 
@@ -197,7 +198,7 @@ class Trainer:
         amp = self.cfg.train.amp
         z_s = predict_split(self.inputs, v.val_seen, self.device, amp, "val seen")
         z_u = predict_split(self.inputs, v.val_unseen, self.device, amp, "val unseen")
-        s_s, s_u = (split_scores(z, self.attributes, self.cfg.model.scale) for z in (z_s, z_u))
+        s_s, s_u = (stage_scores(z, self.attributes, self.cfg.model.scale) for z in (z_s, z_u))
         return score_metrics(
             s_s, [y for _, y in v.val_seen], s_u, [y for _, y in v.val_unseen],
             np.asarray(v.val_seen_classes), np.asarray(v.val_unseen_classes),
@@ -293,7 +294,7 @@ def evaluate_checkpoint_model(
     z_s = predict_split(inputs, data.test_seen, device, amp, "test seen")
     z_u = predict_split(inputs, data.test_unseen, device, amp, "test unseen")
     attributes = torch.as_tensor(data.attributes, dtype=torch.float32)
-    s_s, s_u = (split_scores(z, attributes, cfg.model.scale) for z in (z_s, z_u))
+    s_s, s_u = (stage_scores(z, attributes, cfg.model.scale) for z in (z_s, z_u))
     calibration = cfg.eval.calibration
     if calibration == "fixed":
         gamma = cfg.eval.gamma
