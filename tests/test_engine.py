@@ -8,12 +8,14 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
 from mgmrn.cli.main import main
 from mgmrn.engine import cache as cache_module
 from mgmrn.engine.checkpoint import load_checkpoint
+from mgmrn.engine.loop import amp_dtype
 
 CONTRACT = ("zsl_top1", "gzsl_unseen", "gzsl_seen", "gzsl_h", "ausuc", "gamma", "calibration")
 
@@ -164,3 +166,30 @@ def test_ddp_two_processes_gather_each_test_image_once(tmp_path: Path):
     single = json.loads(out.read_text())
     for key in ("zsl_top1", "gzsl_unseen", "gzsl_seen", "ausuc"):
         assert ddp[key] == pytest.approx(single[key], abs=1e-6)
+
+
+def test_cached_maps_flip_mirrors_every_stage_reproducibly():
+    arrays = [np.arange(2 * 3 * 4 * 4, dtype=np.float16).reshape(2, 3, 4, 4),
+              np.arange(2 * 5 * 2 * 2, dtype=np.float16).reshape(2, 5, 2, 2)]
+    plain = cache_module.CachedMaps(arrays, [0, 1], [0, 1])
+    always = cache_module.CachedMaps(arrays, [0, 1], [0, 1], flip=1.0)
+    for i in range(2):
+        for a, b in zip(plain[i][0], always[i][0]):
+            torch.testing.assert_close(b, a.flip(-1))
+    half = [cache_module.CachedMaps(arrays, [0, 1] * 50, [0] * 100, flip=0.5, seed=s) for s in (3, 3, 4)]
+    flipped = [[not torch.equal(h[i][0][0], plain[i % 2][0][0]) for i in range(100)] for h in half]
+    assert flipped[0] == flipped[1] and flipped[0] != flipped[2]
+    assert 25 < sum(flipped[0]) < 75
+
+
+def test_amp_dtype_choices():
+    cpu = torch.device("cpu")
+    assert amp_dtype(cpu, "auto") is None and amp_dtype(cpu, "none") is None
+    assert amp_dtype(cpu, "bf16") == torch.bfloat16
+
+
+def test_cpu_bf16_training_runs(tmp_path: Path):
+    assert main(["train", "demo", *tiny(tmp_path, "train.amp=bf16", "train.epochs=1"),
+                 "--output", str(tmp_path / "run")]) == 0
+    metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    assert all(np.isfinite(metrics[k]) for k in ("zsl_top1", "gzsl_h", "ausuc"))

@@ -41,9 +41,19 @@ def test_variants_and_stage_counts(variant, stages):
     assert z.shape == (2, L, A)
     hw = model.backbone(x)[-1].shape[-2:].numel()
     fused = variant in ("mrm-no-scab", "full")
-    assert [a.shape for a in attn] == [(2, A, (2 if fused else 1) * hw)] * L
+    # finer stages get 2HW tokens (Eq. 7); the coarsest, with nothing coarser, its own HW
+    assert [a.shape for a in attn] == [(2, A, (2 if fused and i < L - 1 else 1) * hw) for i in range(L)]
     z.pow(2).sum().backward()
     assert all(p.grad is not None for p in model.stages.parameters())
+
+
+def test_coarsest_stage_refining_itself():
+    model = build("full", 3, coarsest_fusion="self")
+    x = torch.randn(2, 3, 32, 32)
+    hw = model.backbone(x)[-1].shape[-2:].numel()
+    _, attn = model(x, return_attention=True)
+    assert [a.shape[-1] for a in attn] == [2 * hw] * 3
+    assert model.stages[-1].fusion.fuse.in_features == 32  # s_L = G_L(g_L)
 
 
 def test_region_pooling_trains_prototypes_paper_pooling_does_not():

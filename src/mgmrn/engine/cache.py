@@ -93,16 +93,28 @@ class FeatureCache:
 
 
 class CachedMaps(Dataset):
-    """Samples ``(stage maps, label, index)`` read from a :class:`FeatureCache`."""
+    """Samples ``(stage maps, label, index)`` read from a :class:`FeatureCache`.
 
-    def __init__(self, arrays: list[np.ndarray], rows: Sequence[int], labels: Sequence[int]) -> None:
+    ``flip`` > 0 mirrors all of a sample's stage maps left-right with that probability, the
+    feature-space counterpart of a horizontal image flip (the cache holds unflipped images).
+    Whether sample ``i`` is flipped depends only on ``(seed, i)``, so epochs are reproducible.
+    """
+
+    def __init__(
+        self, arrays: list[np.ndarray], rows: Sequence[int], labels: Sequence[int], flip: float = 0.0, seed: int = 0
+    ) -> None:
         self.arrays = arrays
         self.rows = np.asarray(rows)
         self.labels = np.asarray(labels)
+        self.flip = flip
+        self.seed = seed
 
     def __len__(self) -> int:
         return len(self.rows)
 
     def __getitem__(self, i: int) -> tuple[list[Tensor], int, int]:
         r = self.rows[i]
-        return [torch.from_numpy(np.array(a[r], dtype=np.float32)) for a in self.arrays], int(self.labels[i]), i
+        maps = [torch.from_numpy(np.array(a[r], dtype=np.float32)) for a in self.arrays]
+        if self.flip and np.random.default_rng((self.seed, i)).random() < self.flip:
+            maps = [m.flip(-1) for m in maps]
+        return maps, int(self.labels[i]), i

@@ -32,7 +32,8 @@ class TrainConfig:
     schedule: str = "joint"  # joint: one pass on the summed loss (Eq. 13) | per-stage (reference)
     freeze_backbone: bool = False
     cache_dir: str = ""  # feature cache folder (default: ~/.cache/mgmrn/features)
-    amp: str = "auto"  # auto | bf16 | fp16 | none (GPU only)
+    cache_flip: float = 0.0  # probability of mirroring cached stage maps in training (frozen backbone)
+    amp: str = "auto"  # auto (GPU: bf16 if supported, else fp16; CPU: none) | bf16 (GPU or CPU) | fp16 (GPU) | none
     channels_last: bool = True  # GPU only
     deterministic: bool = False
     max_batches: int = 0  # batches per epoch (0: one pass over the data)
@@ -50,6 +51,8 @@ class TrainConfig:
             raise UserError(f"train.schedule must be joint or per-stage, got '{self.schedule}'")
         if self.amp not in ("auto", "bf16", "fp16", "none"):
             raise UserError(f"train.amp must be auto, bf16, fp16 or none, got '{self.amp}'")
+        if not 0.0 <= self.cache_flip <= 1.0:
+            raise UserError(f"train.cache_flip must be a probability in [0, 1], got {self.cache_flip}")
         if self.select not in ("val", "last"):
             raise UserError(f"train.select must be val or last, got '{self.select}'")
 

@@ -76,7 +76,7 @@ class Inputs:
         sampler = make_batch_sampler(labels, d.batch_size, train=True, sampler=d.sampler, ways=d.ways,
                                      shots=d.shots, batches_per_epoch=t.max_batches, seed=seed,
                                      rank=rank, world=world)
-        return DataLoader(self._cached(samples), batch_sampler=sampler)
+        return DataLoader(self._cached(samples, flip=t.cache_flip, seed=seed), batch_sampler=sampler)
 
     def eval_loader(self, samples: Samples) -> DataLoader:
         """Fixed-order batches of this rank's share of ``samples`` (each sample on one rank)."""
@@ -90,10 +90,10 @@ class Inputs:
             loader = DataLoader(self._cached(subset), batch_size=bs, shuffle=False)
         return _Reindexed(loader, torch.tensor(mine, dtype=torch.long))
 
-    def _cached(self, samples: Samples) -> CachedMaps:
+    def _cached(self, samples: Samples, flip: float = 0.0, seed: int = 0) -> CachedMaps:
         assert self.cache is not None
         rows = [self.cache.row[p] for p, _ in samples]
-        return CachedMaps(self.cache.arrays, rows, [y for _, y in samples])
+        return CachedMaps(self.cache.arrays, rows, [y for _, y in samples], flip=flip, seed=seed)
 
 
 class _Reindexed:

@@ -15,13 +15,24 @@ from mgmrn.errors import UserError
 from mgmrn.models.scoring import stage_losses
 
 
-def autocast(device: torch.device, amp: str) -> contextlib.AbstractContextManager:
-    """Mixed precision on GPU (``auto`` = bf16 where supported); nothing on CPU."""
-    if device.type != "cuda" or amp == "none":
-        return contextlib.nullcontext()
+def amp_dtype(device: torch.device, amp: str) -> torch.dtype | None:
+    """The autocast dtype: on GPU ``auto`` = bf16 where supported, else fp16; on CPU only
+    ``bf16`` when asked (``auto`` keeps float32 there)."""
+    if amp == "none" or device.type not in ("cpu", "cuda"):
+        return None
+    if device.type == "cpu":
+        return torch.bfloat16 if amp == "bf16" else None
     if amp == "fp16" or (amp == "auto" and not torch.cuda.is_bf16_supported()):
-        return torch.autocast("cuda", dtype=torch.float16)
-    return torch.autocast("cuda", dtype=torch.bfloat16)
+        return torch.float16
+    return torch.bfloat16
+
+
+def autocast(device: torch.device, amp: str) -> contextlib.AbstractContextManager:
+    """Mixed precision as :func:`amp_dtype` says (a no-op when it says float32)."""
+    dtype = amp_dtype(device, amp)
+    if dtype is None:
+        return contextlib.nullcontext()
+    return torch.autocast(device.type, dtype=dtype)
 
 
 def to_device(batch_input: Tensor | list[Tensor], device: torch.device, channels_last: bool) -> Tensor | list[Tensor]:

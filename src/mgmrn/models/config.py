@@ -42,6 +42,7 @@ class ModelConfig:
     spatial_kernel: int = 3  # kernel size of v_l^s (Eq. 4)
     channel_reduction: Optional[int] = None  # r in W1: C -> C/r (Eq. 5)
     detach_coarse: Optional[bool] = None  # stop gradients from finer into coarser stages
+    coarsest_fusion: str = "none"  # none: the coarsest stage keeps its HW tokens | self: s_L = G_L(g_L)
     channels: int = 2048  # C of the common HxWxC map; 0: the last stage's channels
     hidden: int = 1024  # VSD attention width
     token_norm: bool = True  # LayerNorm of the VSD's input tokens (paper silent; false = literal)
@@ -59,6 +60,8 @@ class ModelConfig:
             raise UserError(f"model.stages must be between 1 and 5, got {self.stages}")
         if self.region_pooling not in ("paper", "region"):
             raise UserError(f"model.region_pooling must be paper or region, got '{self.region_pooling}'")
+        if self.coarsest_fusion not in ("self", "none"):
+            raise UserError(f"model.coarsest_fusion must be self or none, got '{self.coarsest_fusion}'")
         if self.common not in (None, "pool-project", "conv-gn-relu"):
             raise UserError(f"model.common must be pool-project or conv-gn-relu, got '{self.common}'")
         if self.spatial_mask not in (None, "single", "channel"):

@@ -54,13 +54,14 @@ class MgMRN(nn.Module):
         channels = cfg.channels or self.backbone.channels[-1]
         protos = cfg.prototypes_per_stage()[-L:]
         fused = cfg.variant in ("mrm-no-scab", "full")
+        own = 1 if cfg.coarsest_fusion == "self" else 0  # what refines the coarsest stage
         self.stages = nn.ModuleList(
             StageHead(
                 cfg,
                 in_channels=c_l,
                 channels=channels,
                 regions=protos[i],
-                sources=max(1, L - 1 - i) if fused else 0,
+                sources=max(own, L - 1 - i) if fused else 0,
                 word_dim=self.w_att.shape[1],
                 n_attributes=n_attributes,
             )
@@ -82,7 +83,8 @@ class MgMRN(nn.Module):
         g = [stage.mine(f, size) for stage, f in zip(self.stages, maps)]
         zs, attns = [], []
         for i, stage in enumerate(self.stages):
-            # Coarser stages refine finer ones; the coarsest stage refines itself.
+            # Coarser stages refine finer ones; the coarsest has none (coarsest_fusion=self:
+            # it refines itself; otherwise its head has no fusion and ignores the sources).
             sources = g[i + 1 :] or [g[i]]
             z, attn = stage.decoder(stage.tokens(g[i], sources), self.w_att, return_attention=True)
             zs.append(z)
