@@ -33,6 +33,7 @@ from __future__ import annotations
 import argparse
 import csv
 import json
+import os
 import statistics
 import time
 import traceback
@@ -97,8 +98,7 @@ def run_mgmrn(name: str, overrides: list[str], seed: int, args: argparse.Namespa
 
     all_overrides = [*overrides, *args.set, f"seed={seed}"]
     cfg = load_config(args.preset, all_overrides)
-    slug = "".join(c if c.isalnum() else "-" for c in name).strip("-")
-    output = args.out / "runs" / f"{slug}-seed{seed}"
+    output = args.out / "runs" / f"{slug(name)}-seed{seed}"
     start = time.perf_counter()
     metrics = Trainer(cfg, output).run()
     return {"metrics": {k: metrics[k] for k in (*KEYS, "gamma", "selected_epoch")},
@@ -151,6 +151,31 @@ def run_eszsl(args: argparse.Namespace) -> dict[str, Any]:
                       "feature_dim": int(x_tr.shape[1]),
                       "exponents": list(exponents)},
             "overrides": list(args.set), "seconds": time.perf_counter() - start}
+
+
+def claim(out: Path, name: str, seed: int) -> bool:
+    """Claim a run for this process, so that several invocations can share one results folder.
+
+    A claim is a file holding the owner's pid; a claim whose process has ended is taken over.
+    """
+    path = out / "claims" / f"{slug(name)}-seed{seed}"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+    except FileExistsError:
+        try:
+            os.kill(int(path.read_text() or 0), 0)
+            return False  # its owner is alive
+        except (ProcessLookupError, ValueError):
+            path.unlink(missing_ok=True)
+            return claim(out, name, seed)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(str(os.getpid()))
+    return True
+
+
+def slug(name: str) -> str:
+    return "".join(c if c.isalnum() else "-" for c in name).strip("-")
 
 
 def aggregate(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -221,33 +246,32 @@ def main() -> None:
     if not args.table_only:
         done = {(r["row"], r["seed"], tuple(r.get("set", []))) for r in load_results(results_file) if "metrics" in r}
         wanted = set(filter(None, args.rows.split(";")))
-        for group in args.groups.split(","):
-            plan = [("ESZSL (pooled last stage)", [])] if group == "eszsl" else rows_for(group, args)
-            seeds = [0] if group == "eszsl" else [int(s) for s in args.seeds.split(",")]
-            for seed in seeds:
-                for name, overrides in plan:
-                    if wanted and name not in wanted:
-                        continue
-                    done |= {(r["row"], r["seed"], tuple(r.get("set", [])))
-                             for r in load_results(results_file) if "metrics" in r}  # other processes
-                    if (name, seed, tuple(args.set)) in done:
-                        continue
-                    if args.budget_min and time.perf_counter() - started > 60 * args.budget_min:
-                        print(f"budget of {args.budget_min} min spent: not starting {name} seed {seed}")
-                        continue
-                    print(f"=== {name}  seed {seed}  ({(time.perf_counter() - started) / 60:.1f} min)", flush=True)
-                    record: dict[str, Any] = {"row": name, "group": group, "seed": seed, "set": args.set,
-                                              "machine": info, "command": _bench.command()}
-                    try:
-                        record.update(run_eszsl(args) if group == "eszsl" else run_mgmrn(name, overrides, seed, args))
-                    except Exception as exc:  # record and go on with the other rows
-                        traceback.print_exc()
-                        record["error"] = f"{type(exc).__name__}: {exc}"
-                    append_result(results_file, record)
-                    if "metrics" in record:
-                        m = record["metrics"]
-                        print(f"--- {name} seed {seed}: " + "  ".join(f"{k} {m[k]:.1f}" for k in KEYS)
-                              + f"  ({record['seconds'] / 60:.1f} min)", flush=True)
+        seeds = [int(s) for s in args.seeds.split(",")]
+        plan = [(group, name, overrides, seed)
+                for seed in seeds for group in args.groups.split(",")
+                for name, overrides in ([("ESZSL (pooled last stage)", [])] if group == "eszsl" else rows_for(group, args))
+                if (not wanted or name in wanted) and (group != "eszsl" or seed == seeds[0])]
+        for group, name, overrides, seed in plan:  # seed by seed: a stopped invocation leaves whole seeds
+            done |= {(r["row"], r["seed"], tuple(r.get("set", [])))
+                     for r in load_results(results_file) if "metrics" in r}  # other processes
+            if (name, seed, tuple(args.set)) in done or not claim(args.out, name, seed):
+                continue
+            if args.budget_min and time.perf_counter() - started > 60 * args.budget_min:
+                print(f"budget of {args.budget_min} min spent: not starting {name} seed {seed}")
+                continue
+            print(f"=== {name}  seed {seed}  ({(time.perf_counter() - started) / 60:.1f} min)", flush=True)
+            record: dict[str, Any] = {"row": name, "group": group, "seed": 0 if group == "eszsl" else seed,
+                                      "set": args.set, "machine": info, "command": _bench.command()}
+            try:
+                record.update(run_eszsl(args) if group == "eszsl" else run_mgmrn(name, overrides, seed, args))
+            except Exception as exc:  # record and go on with the other rows
+                traceback.print_exc()
+                record["error"] = f"{type(exc).__name__}: {exc}"
+            append_result(results_file, record)
+            if "metrics" in record:
+                m = record["metrics"]
+                print(f"--- {name} seed {seed}: " + "  ".join(f"{k} {m[k]:.1f}" for k in KEYS)
+                      + f"  ({record['seconds'] / 60:.1f} min)", flush=True)
     results = load_results(results_file)
     rows = aggregate(results)
     args.out.mkdir(parents=True, exist_ok=True)

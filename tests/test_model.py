@@ -56,6 +56,14 @@ def test_coarsest_stage_refining_itself():
     assert model.stages[-1].fusion.fuse.in_features == 32  # s_L = G_L(g_L)
 
 
+def test_common_stage_sets_the_token_grid():
+    model = build("mgm-no-rfm", 3, common_stage=2)
+    x = torch.randn(2, 3, 64, 64)
+    maps = model.backbone(x)
+    _, attn = model(x, return_attention=True)
+    assert [a.shape[-1] for a in attn] == [maps[-2].shape[-2:].numel()] * 3  # finer pooled, coarser upsampled
+
+
 def test_region_pooling_trains_prototypes_paper_pooling_does_not():
     x = torch.randn(2, 3, 64, 64)
     for pooling, expect in (("region", True), ("paper", False)):

@@ -39,10 +39,10 @@ class ToCommonShape(nn.Module):
             )
 
     def forward(self, x: Tensor, size: tuple[int, int]) -> Tensor:
-        if self.mode == "pool-project":
-            if tuple(x.shape[-2:]) != tuple(size):
-                x = F.adaptive_avg_pool2d(x, size)
-            return self.proj(x)
+        """Maps larger than ``size`` are reduced, smaller ones (``model.common_stage`` > 1)
+        upsampled bilinearly after the projection."""
+        if self.mode == "pool-project" and x.shape[-2] > size[0]:
+            x = F.adaptive_avg_pool2d(x, size)
         x = self.proj(x)
         if tuple(x.shape[-2:]) != tuple(size):
             x = F.interpolate(x, size=size, mode="bilinear", align_corners=False)

@@ -43,6 +43,7 @@ class ModelConfig:
     channel_reduction: Optional[int] = None  # r in W1: C -> C/r (Eq. 5)
     detach_coarse: Optional[bool] = None  # stop gradients from finer into coarser stages
     coarsest_fusion: str = "none"  # none: the coarsest stage keeps its HW tokens | self: s_L = G_L(g_L)
+    common_stage: int = 1  # whose H x W is the common one, counted from the last (1: coarsest)
     channels: int = 2048  # C of the common HxWxC map; 0: the last stage's channels
     hidden: int = 1024  # VSD attention width
     token_norm: bool = True  # LayerNorm of the VSD's input tokens (paper silent; false = literal)
@@ -60,6 +61,8 @@ class ModelConfig:
             raise UserError(f"model.stages must be between 1 and 5, got {self.stages}")
         if self.region_pooling not in ("paper", "region"):
             raise UserError(f"model.region_pooling must be paper or region, got '{self.region_pooling}'")
+        if self.common_stage < 1:
+            raise UserError(f"model.common_stage must be >= 1, got {self.common_stage}")
         if self.coarsest_fusion not in ("self", "none"):
             raise UserError(f"model.coarsest_fusion must be self or none, got '{self.coarsest_fusion}'")
         if self.common not in (None, "pool-project", "conv-gn-relu"):

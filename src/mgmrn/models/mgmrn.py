@@ -79,7 +79,7 @@ class MgMRN(nn.Module):
 
     def forward_maps(self, maps: list[Tensor], return_attention: bool = False):
         """Heads only, from backbone stage maps (finest first): z (B, L, A) [, attention]."""
-        size = tuple(maps[-1].shape[-2:])
+        size = tuple(maps[-min(self.cfg.common_stage, len(maps))].shape[-2:])
         g = [stage.mine(f, size) for stage, f in zip(self.stages, maps)]
         zs, attns = [], []
         for i, stage in enumerate(self.stages):
