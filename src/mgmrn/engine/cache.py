@@ -97,7 +97,7 @@ class CachedMaps(Dataset):
 
     ``flip`` > 0 mirrors all of a sample's stage maps left-right with that probability, the
     feature-space counterpart of a horizontal image flip (the cache holds unflipped images).
-    Whether sample ``i`` is flipped depends only on ``(seed, i)``, so epochs are reproducible.
+    Which samples are flipped depends only on ``seed`` (per epoch), so epochs are reproducible.
     """
 
     def __init__(
@@ -106,8 +106,8 @@ class CachedMaps(Dataset):
         self.arrays = arrays
         self.rows = np.asarray(rows)
         self.labels = np.asarray(labels)
-        self.flip = flip
-        self.seed = seed
+        # which samples are mirrored, drawn once per (seed, list) instead of per access
+        self.flipped = np.random.default_rng(seed).random(len(self.rows)) < flip
 
     def __len__(self) -> int:
         return len(self.rows)
@@ -115,6 +115,6 @@ class CachedMaps(Dataset):
     def __getitem__(self, i: int) -> tuple[list[Tensor], int, int]:
         r = self.rows[i]
         maps = [torch.from_numpy(np.array(a[r], dtype=np.float32)) for a in self.arrays]
-        if self.flip and np.random.default_rng((self.seed, i)).random() < self.flip:
+        if self.flipped[i]:
             maps = [m.flip(-1) for m in maps]
         return maps, int(self.labels[i]), i
