@@ -16,6 +16,7 @@ from mgmrn.cli.main import main
 from mgmrn.engine import cache as cache_module
 from mgmrn.engine.checkpoint import load_checkpoint
 from mgmrn.engine.loop import amp_dtype
+from mgmrn.models.backbone import build_backbone
 
 CONTRACT = ("zsl_top1", "gzsl_unseen", "gzsl_seen", "gzsl_h", "ausuc", "gamma", "calibration")
 
@@ -193,3 +194,38 @@ def test_cpu_bf16_training_runs(tmp_path: Path):
                  "--output", str(tmp_path / "run")]) == 0
     metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
     assert all(np.isfinite(metrics[k]) for k in ("zsl_top1", "gzsl_h", "ausuc"))
+
+
+def test_frozen_epochs_then_fine_tuning_resumes_exactly(tmp_path: Path):
+    """``train.frozen_epochs``: the heads train alone on cached maps first (backbone untouched),
+    then the whole network; a run resumed across the switch equals a straight run."""
+    args = tiny(tmp_path, "train.freeze_backbone=false", "train.frozen_epochs=1", "train.scheduler=none",
+                "train.lr=0.01")
+    assert main(["train", "demo", *args, "--output", str(tmp_path / "straight")]) == 0
+    assert list((tmp_path / "features").glob("*/stage-2.npy")), "no feature cache was built for the frozen epoch"
+    one = args[:]
+    one[one.index("train.epochs=2")] = "train.epochs=1"
+    assert main(["train", "demo", *one, "--output", str(tmp_path / "resumed")]) == 0
+    after_frozen = load_checkpoint(tmp_path / "resumed" / "last.pt")["model"]
+    assert main(["train", "--resume", str(tmp_path / "resumed"), "--set", "train.epochs=2"]) == 0
+    straight = load_checkpoint(tmp_path / "straight" / "last.pt")["model"]
+    resumed = load_checkpoint(tmp_path / "resumed" / "last.pt")["model"]
+    for key in straight:
+        torch.testing.assert_close(straight[key], resumed[key], msg=key)
+    pretrained = build_backbone("tf_efficientnet_lite0", 2).state_dict()
+    backbone = [k for k in straight if k.startswith("backbone.")]
+    assert all(torch.equal(after_frozen[k], pretrained[k.removeprefix("backbone.")]) for k in backbone)
+    assert any(not torch.equal(straight[k], pretrained[k.removeprefix("backbone.")]) for k in backbone)
+    metrics = json.loads((tmp_path / "straight" / "metrics.json").read_text())
+    assert all(np.isfinite(metrics[k]) for k in ("zsl_top1", "gzsl_h", "ausuc"))
+
+
+def test_freeze_bn_keeps_running_statistics_while_fine_tuning(tmp_path: Path):
+    args = tiny(tmp_path, "train.freeze_backbone=false", "train.freeze_bn=true", "train.epochs=1", "train.lr=0.01")
+    assert main(["train", "demo", *args, "--output", str(tmp_path / "run")]) == 0
+    tuned = load_checkpoint(tmp_path / "run" / "last.pt")["model"]
+    pretrained = build_backbone("tf_efficientnet_lite0", 2).state_dict()
+    stats = [k for k in pretrained if k.endswith(("running_mean", "running_var"))]
+    weights = [k for k in pretrained if k.endswith("weight")]
+    assert stats and all(torch.equal(tuned[f"backbone.{k}"], pretrained[k]) for k in stats)
+    assert any(not torch.equal(tuned[f"backbone.{k}"], pretrained[k]) for k in weights)

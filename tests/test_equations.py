@@ -50,13 +50,21 @@ def test_eq2_paper_pooling_is_f_over_m_and_prototypes_get_no_gradient():
     f = torch.randn(2, 6, 4, 4, dtype=torch.float64, requires_grad=True)
     g = rfm(f)
     torch.testing.assert_close(g, f / 5)
-    # naive literal Eq. (2): (1/M) sum_m a_m * f
+    # naive literal Eq. (2): (1/M) sum_m a_m * f, and the module's written-order computation
     a = naive_assignments(f.detach(), rfm.prototypes.detach(), rfm.sigma.detach())
     naive = sum(a[:, m : m + 1] * f.detach() for m in range(5)) / 5
     torch.testing.assert_close(g.detach(), naive)
-    g.pow(2).sum().backward()
-    assert rfm.prototypes.grad.abs().max() < 1e-12
-    assert rfm.log_sigma.grad.abs().max() < 1e-12
+    # the written order gives the same output and input gradient, and no prototype gradient
+    rfm.requires_grad_(True)
+    literal = rfm.literal_forward(f)
+    torch.testing.assert_close(literal, g)
+    weight = torch.randn_like(g)
+    (grad_closed,) = torch.autograd.grad((g * weight).sum(), f)
+    grad_f, grad_r, grad_s = torch.autograd.grad((literal * weight).sum(), (f, rfm.prototypes, rfm.log_sigma))
+    torch.testing.assert_close(grad_f, grad_closed)
+    assert grad_r.abs().max() < 1e-12 and grad_s.abs().max() < 1e-12
+    # hence the closed form freezes them
+    assert not RegionFeatureMining(6, 5, pooling="paper").prototypes.requires_grad
 
 
 def test_eq2_region_pooling_naive_and_all_parameters_get_gradient():

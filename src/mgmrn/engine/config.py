@@ -31,6 +31,12 @@ class TrainConfig:
     gamma: float = 0.1  # StepLR factor
     schedule: str = "joint"  # joint: one pass on the summed loss (Eq. 13) | per-stage (reference)
     freeze_backbone: bool = False
+    # linear-probe-then-fine-tune: the first frozen_epochs epochs train the heads only, on the
+    # frozen backbone's cached maps; the whole network is fine-tuned after them
+    frozen_epochs: int = 0
+    # keep the backbone's BatchNorm layers on their running statistics while fine-tuning
+    # (their affine parameters still train); false: batch statistics, as usual
+    freeze_bn: bool = False
     cache_dir: str = ""  # feature cache folder (default: ~/.cache/mgmrn/features)
     cache_flip: float = 0.0  # probability of mirroring cached stage maps in training (frozen backbone)
     amp: str = "auto"  # auto (GPU: bf16 if supported, else fp16; CPU: none) | bf16 (GPU or CPU) | fp16 (GPU) | none
@@ -53,6 +59,8 @@ class TrainConfig:
             raise UserError(f"train.amp must be auto, bf16, fp16 or none, got '{self.amp}'")
         if not 0.0 <= self.cache_flip <= 1.0:
             raise UserError(f"train.cache_flip must be a probability in [0, 1], got {self.cache_flip}")
+        if self.frozen_epochs < 0:
+            raise UserError(f"train.frozen_epochs must be >= 0, got {self.frozen_epochs}")
         if self.select not in ("val", "last"):
             raise UserError(f"train.select must be val or last, got '{self.select}'")
 

@@ -22,18 +22,27 @@ Samples = Sequence[tuple[str, int]]
 
 @dataclass
 class Inputs:
-    """Builds loaders for sample lists and says how the model consumes them."""
+    """Builds loaders for sample lists and says how the model consumes them.
+
+    Loaders read cached stage maps while ``use_cache`` is set (the backbone is frozen),
+    images otherwise.
+    """
 
     cfg: Config
     model: MgMRN
     cache: FeatureCache | None = None
+    use_cache: bool = False
 
     @classmethod
-    def create(cls, cfg: Config, data: ZSLData, model: MgMRN, device: torch.device) -> "Inputs":
-        """With ``train.freeze_backbone``, extract (or reuse) the feature cache first."""
+    def create(
+        cls, cfg: Config, data: ZSLData, model: MgMRN, device: torch.device, training: bool = False
+    ) -> "Inputs":
+        """With ``train.freeze_backbone`` (or, for training, ``train.frozen_epochs``), extract
+        (or reuse) the feature cache first."""
         inputs = cls(cfg, model)
-        if cfg.train.freeze_backbone:
+        if cfg.train.freeze_backbone or (training and cfg.train.frozen_epochs > 0):
             inputs.cache = inputs._open_cache(data, device)
+            inputs.use_cache = cfg.train.freeze_backbone
         return inputs
 
     def _transform(self, train: bool):
@@ -66,7 +75,7 @@ class Inputs:
         d, t = self.cfg.data, self.cfg.train
         seed = self.cfg.seed * 1000 + epoch
         rank, world = rank_and_world()
-        if self.cache is None:
+        if not self.use_cache:
             return make_loader(
                 samples, self._transform(train=True), d.batch_size, train=True, sampler=d.sampler,
                 ways=d.ways, shots=d.shots, batches_per_epoch=t.max_batches, seed=seed,
@@ -83,7 +92,7 @@ class Inputs:
         mine = shard(len(samples))
         subset = [samples[i] for i in mine]
         bs = self.cfg.eval.batch_size
-        if self.cache is None:
+        if not self.use_cache:
             loader = make_loader(subset, self._transform(train=False), bs, train=False,
                                  workers=self.cfg.train.workers, on_corrupt=self.cfg.data.on_corrupt)
         else:

@@ -111,11 +111,12 @@ class Trainer:
             self.model.to(memory_format=torch.channels_last)
         if self.cfg.train.freeze_backbone:
             self.model.backbone.requires_grad_(False)
-        self.inputs = Inputs.create(self.cfg, self.data, self.model, self.device)
+        self.inputs = Inputs.create(self.cfg, self.data, self.model, self.device, training=True)
         self.net: nn.Module = self.model
         if self.world > 1:
             self.net = nn.parallel.DistributedDataParallel(
-                self.model, find_unused_parameters=self.cfg.train.schedule == "per-stage"
+                self.model,
+                find_unused_parameters=self.cfg.train.schedule == "per-stage" or self.cfg.train.frozen_epochs > 0,
             )
         self.optimizer = build_optimizer(self.model, self.cfg.train)
         self.scheduler = build_scheduler(self.optimizer, self.cfg.train)
@@ -161,9 +162,15 @@ class Trainer:
         t = self.cfg.train
         for epoch in range(self.state.epoch, phase.epochs):
             torch.manual_seed(self.cfg.seed * 1000 + epoch)
+            frozen = t.freeze_backbone or epoch < t.frozen_epochs  # heads only, on cached maps
+            self.inputs.use_cache = frozen
             self.net.train()
-            if t.freeze_backbone:
+            if frozen:
                 self.model.backbone.eval()
+            elif t.freeze_bn:
+                for module in self.model.backbone.modules():
+                    if isinstance(module, nn.modules.batchnorm._BatchNorm):
+                        module.eval()
             stats = train_epoch(
                 self.net, self.optimizer, self.inputs.train_loader(phase.samples, epoch),
                 self.label_map, self.seen_attributes, scale=self.cfg.model.scale,
@@ -209,6 +216,7 @@ class Trainer:
         """Metrics of the selected model on the test splits; ``metrics.json``."""
         selected = load_checkpoint(self.output / SELECTED)
         self.model.load_state_dict(selected["model"])
+        self.inputs.use_cache = self.cfg.train.freeze_backbone
         metrics = evaluate_checkpoint_model(self.model, self.inputs, self.data, self.cfg, self.device,
                                             gamma=self.state.gamma)
         metrics["selected_epoch"] = selected["epoch"]
