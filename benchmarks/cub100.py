@@ -18,7 +18,8 @@ Rows (groups, pick with ``--groups``):
   heads alone on cached maps followed by 4 end to end (``train.frozen_epochs=10``, 14 in all;
   the cosine schedule has decayed the learning rates to 19% when fine-tuning starts), with
   the backbone's BatchNorm on its running statistics (``train.freeze_bn=true``: batch
-  statistics change Lite0's features so much that trained heads' loss goes from 1.0 to 7.9).
+  statistics change Lite0's features so much that trained heads' loss goes from 1.8 to 7.9,
+  ``benchmarks/bn_statistics.py``).
 * ``diagnostics``: the full model and the baseline with ``model.attribute_embedding=free``
   (one learnable C-d vector per attribute, as the reference code), the full model with
   ``train.lr=0.003``.
