@@ -26,7 +26,7 @@ class Pointwise(nn.Linear):
     on a slow generic path, a matrix product never. The product's input gradient is
     position-major (channels-last strides); it is made contiguous once here, because pooling's
     backward and the elementwise backward passes before it are several times slower on such
-    strides (a training step of the paper preset's heads: 6% faster on a CPU).
+    strides (``benchmarks/heads_step.py`` measures the difference).
     """
 
     def forward(self, x: Tensor) -> Tensor:

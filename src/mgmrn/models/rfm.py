@@ -33,10 +33,10 @@ class RegionFeatureMining(nn.Module):
 
     ``pooling="paper"`` is Eq. (2) as written, ``(1/M) sum_m a_m * f``; because the
     assignments sum to 1 over m this equals ``f / M`` exactly and the prototypes' gradient is
-    exactly zero (see docs/method.md). It is computed in that closed form (the written order,
-    :meth:`literal_forward`, costs a training step of the paper preset's heads 12% for the
-    same output), and the prototypes and smoothing factors, which Eq. (2) cannot train, are
-    frozen. ``pooling="region"`` pools one feature per region,
+    exactly zero (see docs/method.md). It is computed in that closed form, which spares the
+    assignments' forward and backward passes at every stage's full resolution
+    (``benchmarks/heads_step.py``; :meth:`literal_forward` is the written order), and the
+    prototypes and smoothing factors, which Eq. (2) cannot train, are frozen. ``pooling="region"`` pools one feature per region,
     ``z_m = sum_ij a_m f / sum_ij a_m``, and scatters it back, ``g = sum_m a_m z_m``, so the
     output depends on (and trains) the prototypes and smoothing factors.
     """
