@@ -14,7 +14,8 @@ Rows (groups, pick with ``--groups``):
 * ``options``: ``model.head_design=reference`` and ``train.schedule=per-stage``.
 * ``finetune``: the full model trained end to end from the pretrained backbone (images with
   the training augmentation instead of cached maps; backbone lr 1e-4, heads 1e-3, AdamW,
-  cosine), in epoch counts that fit a CPU: 5 epochs from random heads, and 10 epochs of
+  cosine), in epoch counts that fit a CPU: 5 epochs from random heads (BatchNorm on batch
+  statistics, and on running statistics with ``train.freeze_bn=true``), and 10 epochs of
   heads alone on cached maps followed by 4 end to end (``train.frozen_epochs=10``, 14 in all;
   the cosine schedule has decayed the learning rates to 19% when fine-tuning starts), with
   the backbone's BatchNorm on its running statistics (``train.freeze_bn=true``: batch
@@ -84,6 +85,7 @@ def rows_for(group: str, args: argparse.Namespace) -> list[tuple[str, list[str]]
         ft = ["model.variant=full", "train.freeze_backbone=false", "train.lr=0.0001", "train.head_lr=0.001"]
         return [
             ("full, fine-tuned end to end", [*ft, "train.epochs=5"]),
+            ("full, fine-tuned end to end, BatchNorm frozen", [*ft, "train.epochs=5", "train.freeze_bn=true"]),
             ("full, linear probe then fine-tune", [*ft, "train.epochs=14", "train.frozen_epochs=10",
                                                    "train.freeze_bn=true"]),
         ]
