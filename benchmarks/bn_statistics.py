@@ -68,7 +68,8 @@ def main() -> None:
             model.load_state_dict(state["model"])
             model.eval()
             model.backbone.train(batch_stats)
-            transform = build_transforms(cfg.data.image_size, model.backbone.mean, model.backbone.std, train=augment)
+            transform = build_transforms(cfg.data.image_size, model.backbone.mean, model.backbone.std,
+                                         train=augment, crop_pct=cfg.data.crop_pct)
             torch.manual_seed(args.seed)
             loader = make_loader(samples, transform, args.batch, train=False, workers=0)
             loss, top1 = evaluate(model, loader, label_map, seen_attributes, cfg)

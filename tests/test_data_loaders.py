@@ -11,6 +11,7 @@ import torch
 from PIL import Image
 
 from mgmrn.data.build import build_transforms, make_batch_sampler, make_loader
+from mgmrn.data.config import DataConfig
 from mgmrn.data.images import check_images, read_image
 from mgmrn.data.samplers import EpisodicBatchSampler, RandomBatchSampler
 from mgmrn.data.splits import make_val_split
@@ -51,6 +52,18 @@ def test_transforms() -> None:
     flips = {tuple(build_transforms(32, MEAN, STD, train=True)(gradient.convert("RGB"))[0, 0, :2].tolist())
              for _ in range(20)}
     assert len(flips) > 1  # random crops / flips differ
+
+
+def test_crop_pct_sets_how_much_of_the_image_the_test_crop_keeps() -> None:
+    # a square image with a 4-pixel black border: crop_pct 1 keeps it, 0.8 cuts it off
+    image = Image.new("RGB", (40, 40), (0, 0, 0))
+    image.paste((255, 255, 255), (4, 4, 36, 36))
+    whole = build_transforms(40, (0, 0, 0), (1, 1, 1), train=False, crop_pct=1.0)(image)
+    cropped = build_transforms(32, (0, 0, 0), (1, 1, 1), train=False, crop_pct=0.8)(image)
+    assert whole.shape == (3, 40, 40) and whole[0, 0, 0] == 0 and whole[0, 20, 20] == 1
+    assert cropped.shape == (3, 32, 32) and torch.equal(cropped, torch.ones(3, 32, 32))
+    with pytest.raises(UserError, match="data.crop_pct"):
+        DataConfig(crop_pct=1.5)
 
 
 def test_random_sampler_is_seeded_per_epoch() -> None:

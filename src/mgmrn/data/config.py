@@ -51,6 +51,10 @@ class DataConfig:
     normalize: str = "l2"
     # side of the square network input in pixels (train: random crop; test: center crop)
     image_size: int = 448
+    # share of the resized image's shorter side that the crop keeps: images are resized to
+    # image_size / crop_pct, then cropped to image_size (0.875: the usual ImageNet
+    # evaluation; 1.0: the whole image)
+    crop_pct: float = 0.875
     # images per training batch with the random sampler
     batch_size: int = 32
     # training batches: random (shuffled) | episodic (ways classes x shots images each)
@@ -85,6 +89,8 @@ class DataConfig:
         for key in ("image_size", "batch_size", "ways", "shots"):
             if getattr(self, key) < 1:
                 raise UserError(f"data.{key} must be >= 1, got {getattr(self, key)}")
+        if not 0.0 < self.crop_pct <= 1.0:
+            raise UserError(f"data.crop_pct must be in (0, 1], got {self.crop_pct}")
         for key in ("val_classes", "val_images"):
             if not 0.0 <= getattr(self, key) < 1.0:
                 raise UserError(f"data.{key} must be in [0, 1), got {getattr(self, key)}")

@@ -6,18 +6,17 @@ from typing import Sequence
 
 from torchvision import transforms as T
 
-# images are resized so that their shorter side is image_size * RESIZE_RATIO, then cropped
-RESIZE_RATIO = 8 / 7
 
 
 def build_transforms(image_size: int, mean: Sequence[float], std: Sequence[float],
-                     train: bool) -> T.Compose:
+                     train: bool, crop_pct: float = 0.875) -> T.Compose:
     """PIL image -> normalised tensor (3, image_size, image_size).
 
-    Train: resize + random crop + horizontal flip; test: resize + center crop. ``mean`` and
-    ``std`` are the backbone's input normalisation.
+    The shorter side is resized to ``image_size / crop_pct``; train: random crop +
+    horizontal flip; test: center crop. ``mean`` and ``std`` are the backbone's input
+    normalisation.
     """
-    resize = T.Resize(round(image_size * RESIZE_RATIO))
+    resize = T.Resize(round(image_size / crop_pct))
     if train:
         steps = [resize, T.RandomCrop(image_size), T.RandomHorizontalFlip()]
     else:

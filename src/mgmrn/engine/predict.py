@@ -36,7 +36,8 @@ class Predictor:
     def __init__(self, checkpoint: str | Path) -> None:
         self.state = load_checkpoint(checkpoint)
         self.model, self.cfg = model_from_checkpoint(self.state)
-        self.transform = build_transforms(self.cfg.data.image_size, self.state["mean"], self.state["std"], train=False)
+        self.transform = build_transforms(self.cfg.data.image_size, self.state["mean"], self.state["std"],
+                                          train=False, crop_pct=self.cfg.data.crop_pct)
         self.attribute_names: list[str] = list(self.state["attribute_names"])
         self.classes: list[str] = list(self.state["classes"])
         self.attributes = torch.as_tensor(self.state["attributes"], dtype=torch.float32)
