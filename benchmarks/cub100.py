@@ -17,7 +17,8 @@ Rows (groups, pick with ``--groups``):
   cosine), in epoch counts that fit a CPU: 5 epochs from random heads (BatchNorm on batch
   statistics, and on running statistics with ``train.freeze_bn=true``), and 10 epochs of
   heads alone on cached maps followed by 4 end to end (``train.frozen_epochs=10``, 14 in all;
-  the cosine schedule has decayed the learning rates to 19% when fine-tuning starts), with
+  the cosine schedule has decayed the learning rates to 19% when fine-tuning starts; or 10
+  end to end, 20 in all, 50%), with
   the backbone's BatchNorm on its running statistics (``train.freeze_bn=true``: batch
   statistics change Lite0's features so much that trained heads' loss goes from 1.8 to 7.9,
   ``benchmarks/bn_statistics.py``).
@@ -88,6 +89,8 @@ def rows_for(group: str, args: argparse.Namespace) -> list[tuple[str, list[str]]
             ("full, fine-tuned end to end, BatchNorm frozen", [*ft, "train.epochs=5", "train.freeze_bn=true"]),
             ("full, linear probe then fine-tune", [*ft, "train.epochs=14", "train.frozen_epochs=10",
                                                    "train.freeze_bn=true"]),
+            ("full, linear probe then fine-tune 10 epochs", [*ft, "train.epochs=20", "train.frozen_epochs=10",
+                                                             "train.freeze_bn=true"]),
         ]
     if group == "options":
         return [
