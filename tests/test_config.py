@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from mgmrn.config import load_config
+from mgmrn.config import load_config, preset_names
 from mgmrn.errors import UserError
 
 
@@ -17,3 +17,11 @@ def test_overrides_are_typed_and_checked():
                      ("train.frozen_epochs=-1", "train.frozen_epochs")):
         with pytest.raises(UserError, match=key):
             load_config("cub100", [bad])
+
+
+def test_every_preset_loads_and_the_fine_tuning_preset_extends_cub100():
+    for name in preset_names():
+        load_config(name, [])
+    base, ft = load_config("cub100", []), load_config("cub100-ft", [])
+    assert ft.model == base.model and ft.data == base.data
+    assert not ft.train.freeze_backbone and ft.train.freeze_bn and 0 < ft.train.frozen_epochs < ft.train.epochs
