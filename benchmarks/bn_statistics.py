@@ -23,7 +23,7 @@ from mgmrn.config import from_dict
 from mgmrn.data.build import build_data, make_loader
 from mgmrn.data.transforms import build_transforms
 from mgmrn.engine.checkpoint import SELECTED, load_checkpoint
-from mgmrn.engine.loop import autocast
+from mgmrn.engine.loop import autocast, local_labels
 from mgmrn.engine.trainer import build_model
 from mgmrn.models.scoring import stage_losses, stage_scores
 
@@ -56,8 +56,7 @@ def main() -> None:
     cfg = from_dict(state["config"])
     data = build_data(cfg.data)
     seen = torch.as_tensor(data.seen)
-    label_map = torch.full((len(data.classes),), -1, dtype=torch.long)
-    label_map[seen] = torch.arange(len(seen))
+    label_map = local_labels(len(data.classes), seen)
     seen_attributes = torch.as_tensor(data.attributes, dtype=torch.float32)[seen]
     samples = list(data.train)
     samples = samples[:: max(1, len(samples) // args.images)][: args.images]

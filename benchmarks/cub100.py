@@ -16,12 +16,11 @@ Rows (groups, pick with ``--groups``):
   the training augmentation instead of cached maps; backbone lr 1e-4, heads 1e-3, AdamW,
   cosine), in epoch counts that fit a CPU: 5 epochs from random heads (BatchNorm on batch
   statistics, and on running statistics with ``train.freeze_bn=true``), and 10 epochs of
-  heads alone on cached maps followed by 4 end to end (``train.frozen_epochs=10``, 14 in all;
-  the cosine schedule has decayed the learning rates to 19% when fine-tuning starts; or 10
-  end to end, 20 in all, 50%), with
-  the backbone's BatchNorm on its running statistics (``train.freeze_bn=true``: batch
-  statistics change Lite0's features so much that trained heads' loss goes from 1.8 to 7.9,
-  ``benchmarks/bn_statistics.py``).
+  heads alone on cached maps followed by 4 or 10 end to end (``train.frozen_epochs=10``,
+  14 or 20 in all: the cosine schedule has decayed the learning rates to 19% or 50% when
+  fine-tuning starts) with ``train.freeze_bn=true`` (batch statistics change Lite0's
+  features so much that trained heads' loss goes from 1.8 to 7.9,
+  ``benchmarks/bn_statistics.py``); the 4-epoch row is the ``cub100-ft`` preset.
 * ``diagnostics``: the full model and the baseline with ``model.attribute_embedding=free``
   (one learnable C-d vector per attribute, as the reference code), the full model with
   ``train.lr=0.003``.

@@ -7,7 +7,6 @@ from typing import Sequence
 from torchvision import transforms as T
 
 
-
 def build_transforms(image_size: int, mean: Sequence[float], std: Sequence[float],
                      train: bool, crop_pct: float = 0.875) -> T.Compose:
     """PIL image -> normalised tensor (3, image_size, image_size).

@@ -47,7 +47,8 @@ class Inputs:
 
     def _transform(self, train: bool):
         bb = self.model.backbone
-        return build_transforms(self.cfg.data.image_size, bb.mean, bb.std, train=train, crop_pct=self.cfg.data.crop_pct)
+        d = self.cfg.data
+        return build_transforms(d.image_size, bb.mean, bb.std, train=train, crop_pct=d.crop_pct)
 
     def _open_cache(self, data: ZSLData, device: torch.device) -> FeatureCache:
         paths = sorted({p for p, _ in [*data.train, *data.test_seen, *data.test_unseen]})

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import time
-from typing import Callable, Iterable
+from typing import Callable, Iterable, Sequence
 
 import torch
 from torch import Tensor
@@ -33,6 +33,14 @@ def autocast(device: torch.device, amp: str) -> contextlib.AbstractContextManage
     if dtype is None:
         return contextlib.nullcontext()
     return torch.autocast(device.type, dtype=dtype)
+
+
+def local_labels(num_classes: int, seen: Sequence[int] | Tensor) -> Tensor:
+    """Global class id -> index among ``seen`` (-1 for the other classes), for ``train_epoch``."""
+    seen = torch.as_tensor(seen, dtype=torch.long)
+    label_map = torch.full((num_classes,), -1, dtype=torch.long)
+    label_map[seen] = torch.arange(len(seen))
+    return label_map
 
 
 def to_device(batch_input: Tensor | list[Tensor], device: torch.device, channels_last: bool) -> Tensor | list[Tensor]:

@@ -28,7 +28,7 @@ from mgmrn.engine.checkpoint import LAST, SELECTED, load_checkpoint, save_checkp
 from mgmrn.engine.distributed import barrier, init_distributed, is_main
 from mgmrn.engine.evaluate import predict_split, score_metrics, sweep_grid
 from mgmrn.engine.inputs import Inputs
-from mgmrn.engine.loop import amp_dtype, train_epoch
+from mgmrn.engine.loop import amp_dtype, local_labels, train_epoch
 from mgmrn.engine.optim import build_optimizer, build_scheduler
 from mgmrn.errors import UserError
 from mgmrn.models.mgmrn import MgMRN
@@ -122,8 +122,7 @@ class Trainer:
         self.scheduler = build_scheduler(self.optimizer, self.cfg.train)
         fp16 = amp_dtype(self.device, self.cfg.train.amp) == torch.float16
         self.scaler = torch.amp.GradScaler("cuda") if fp16 else None
-        self.label_map = torch.full((len(self.data.classes),), -1, dtype=torch.long)
-        self.label_map[torch.as_tensor(phase.seen)] = torch.arange(len(phase.seen))
+        self.label_map = local_labels(len(self.data.classes), phase.seen)
         self.seen_attributes = self.attributes[torch.as_tensor(phase.seen)].to(self.device)
 
     # ------------------------------------------------------------------ running

@@ -36,8 +36,8 @@ class RegionFeatureMining(nn.Module):
     exactly zero (see docs/method.md). It is computed in that closed form, which spares the
     assignments' forward and backward passes at every stage's full resolution
     (``benchmarks/heads_step.py``; :meth:`literal_forward` is the written order), and the
-    prototypes and smoothing factors, which Eq. (2) cannot train, are frozen. ``pooling="region"`` pools one feature per region,
-    ``z_m = sum_ij a_m f / sum_ij a_m``, and scatters it back, ``g = sum_m a_m z_m``, so the
+    prototypes and smoothing factors, which Eq. (2) cannot train, are frozen.
+    ``pooling="region"`` pools one feature per region, ``z_m = sum_ij a_m f / sum_ij a_m``, and scatters it back, ``g = sum_m a_m z_m``, so the
     output depends on (and trains) the prototypes and smoothing factors.
     """
 
