@@ -1,0 +1,119 @@
+"""Where the zero-shot errors are: per-class ZSL accuracy on the unseen test classes.
+
+Takes trained runs (run directories of ``benchmarks/cub100.py`` or ``mgmrn train``), scores
+their unseen test images among the unseen classes only (ZSL, Eq. 14) and prints, per unseen
+class: its accuracy in each run group (mean over the group's runs), the class its images
+are most often given instead, the share of its images that go there, and the cosine
+similarity of the two classes' attribute vectors. A last line gives the Spearman
+correlation between a class's accuracy and the attribute cosine to its nearest other unseen
+class: how much of the error the class descriptions themselves explain; and the share of
+all errors (per-class error rates summed) that the ``--worst`` lowest classes hold.
+
+    .venv/bin/python benchmarks/unseen_classes.py \\
+        --group "mgm-no-rfm L=2=benchmarks/results/cub100-refpoint/runs/mgm-no-rfm-seed*" \\
+        --group "full=benchmarks/results/cub100-v3/runs/full-seed*"
+"""
+
+from __future__ import annotations
+
+import argparse
+import glob
+from pathlib import Path
+
+import numpy as np
+import torch
+
+import _bench
+from mgmrn.config import from_dict
+from mgmrn.data.build import build_data
+from mgmrn.engine.checkpoint import SELECTED, load_checkpoint
+from mgmrn.engine.evaluate import predict_split
+from mgmrn.engine.inputs import Inputs
+from mgmrn.engine.trainer import build_model
+from mgmrn.models.scoring import stage_scores
+
+
+def confusion(run: Path) -> tuple[np.ndarray, list[str], np.ndarray]:
+    """(U, U) ZSL confusion counts of a run (rows: true unseen class), class names, unseen ids."""
+    state = load_checkpoint(run / SELECTED)
+    cfg = from_dict(state["config"])
+    data = build_data(cfg.data)
+    model = build_model(cfg, data)
+    model.load_state_dict(state["model"])
+    model.eval()
+    inputs = Inputs.create(cfg, data, model, torch.device("cpu"))
+    z = predict_split(inputs, data.test_unseen, torch.device("cpu"), cfg.train.amp, f"{run.name}")
+    unseen = np.asarray(data.unseen)
+    attributes = torch.as_tensor(data.attributes, dtype=torch.float32)[unseen]
+    pred = stage_scores(z, attributes, cfg.model.scale).sum(1).argmax(1).numpy()
+    local = {c: i for i, c in enumerate(unseen)}
+    truth = np.asarray([local[y] for _, y in data.test_unseen])
+    counts = np.zeros((len(unseen), len(unseen)), dtype=np.int64)
+    np.add.at(counts, (truth, pred), 1)
+    names = [data.classes[c] for c in unseen]
+    return counts, names, np.asarray(data.attributes, dtype=np.float64)[unseen]
+
+
+def spearman(a: np.ndarray, b: np.ndarray) -> float:
+    """Spearman rank correlation (ties get their mean rank)."""
+    def ranks(x: np.ndarray) -> np.ndarray:
+        order = np.argsort(x, kind="stable")
+        r = np.empty(len(x))
+        r[order] = np.arange(len(x))
+        for v in np.unique(x):
+            r[x == v] = r[x == v].mean()
+        return r
+    return float(np.corrcoef(ranks(a), ranks(b))[0, 1])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--group", action="append", required=True, metavar="NAME=GLOB",
+                        help="a name and a glob of run directories (repeatable)")
+    parser.add_argument("--worst", type=int, default=4, help="report the share of the errors in this many lowest classes")
+    args = parser.parse_args()
+    info = _bench.machine()
+    groups: dict[str, np.ndarray] = {}
+    names: list[str] = []
+    att = np.zeros(0)
+    for spec in args.group:
+        name, _, pattern = spec.rpartition("=")
+        runs = sorted(Path(p) for p in glob.glob(pattern))
+        if not name or not runs:
+            raise SystemExit(f"--group {spec!r}: expected NAME=GLOB matching run directories")
+        total = None
+        for run in runs:
+            counts, names, att = confusion(run)
+            rates = counts / counts.sum(1, keepdims=True)
+            total = rates if total is None else total + rates
+        groups[f"{name} ({len(runs)} runs)"] = total / len(runs)
+    unit = att / np.linalg.norm(att, axis=1, keepdims=True)
+    cos = unit @ unit.T
+    np.fill_diagonal(cos, -1)
+    last = list(groups.values())[-1]
+    rows = []
+    for i in np.argsort(np.diag(last)):
+        off = last[i].copy()
+        off[i] = -1
+        j = int(off.argmax())
+        rows.append([names[i], *(f"{100 * g[i, i]:.1f}" for g in groups.values()), names[j],
+                     f"{100 * last[i, j]:.1f}", f"{cos[i, j]:.3f}", f"{cos[i].max():.3f}"])
+    print(_bench.table(["unseen class", *groups, f"most confused with ({list(groups)[-1]})", "% of its images",
+                        "attribute cosine", "nearest attribute cosine"], rows))
+    nearest = cos.max(1)
+    upper = np.triu_indices(len(names), 1)
+    closest = np.argsort(-cos[upper], kind="stable")[: 2 * args.worst]
+    print(f"closest of the {len(upper[0])} unseen class pairs by attribute cosine: " + "; ".join(
+        f"{names[upper[0][k]]} / {names[upper[1][k]]} {cos[upper][k]:.3f}" for k in closest))
+    for name, g in groups.items():
+        acc = np.diag(g)
+        errors = np.sort(1 - acc)[::-1]
+        print(f"{name}: mean per-class ZSL T1 {100 * acc.mean():.1f}; the {args.worst} lowest classes hold "
+              f"{100 * errors[: args.worst].sum() / errors.sum():.0f}% of the errors; Spearman(accuracy, "
+              f"nearest attribute cosine) = {spearman(acc, nearest):.2f}")
+    print(_bench.machine_line(info))
+    print("command:", _bench.command())
+
+
+if __name__ == "__main__":
+    main()
