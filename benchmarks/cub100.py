@@ -21,7 +21,7 @@ Rows (groups, pick with ``--groups``):
   fine-tuning starts) with ``train.freeze_bn=true`` (batch statistics change Lite0's
   features so much that trained heads' loss goes from 1.8 to 7.9,
   ``benchmarks/bn_statistics.py``); the 4-epoch row is the ``cub100-ft`` preset. The best
-  frozen row, ``mgm-no-rfm`` with L = 2, gets the same 10 + 4 schedule.
+  frozen row, ``mgm-no-rfm`` with L = 2, gets the same 10 + 4 and 10 + 10 schedules.
 * ``diagnostics``: the full model and the baseline with ``model.attribute_embedding=free``
   (one learnable C-d vector per attribute, as the reference code), the full model with
   ``train.lr=0.003``.
@@ -93,6 +93,9 @@ def rows_for(group: str, args: argparse.Namespace) -> list[tuple[str, list[str]]
                                                              "train.freeze_bn=true"]),
             ("mgm-no-rfm L=2, linear probe then fine-tune",
              [*ft, "model.variant=mgm-no-rfm", "model.stages=2", "train.epochs=14", "train.frozen_epochs=10",
+              "train.freeze_bn=true"]),
+            ("mgm-no-rfm L=2, linear probe then fine-tune 10 epochs",
+             [*ft, "model.variant=mgm-no-rfm", "model.stages=2", "train.epochs=20", "train.frozen_epochs=10",
               "train.freeze_bn=true"]),
         ]
     if group == "options":
