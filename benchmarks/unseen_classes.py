@@ -29,12 +29,13 @@ from mgmrn.data.build import build_data
 from mgmrn.engine.checkpoint import SELECTED, load_checkpoint
 from mgmrn.engine.evaluate import predict_split
 from mgmrn.engine.inputs import Inputs
+from mgmrn.engine.metrics import zsl_confusion
 from mgmrn.engine.trainer import build_model
 from mgmrn.models.scoring import stage_scores
 
 
 def confusion(run: Path) -> tuple[np.ndarray, list[str], np.ndarray]:
-    """(U, U) ZSL confusion counts of a run (rows: true unseen class), class names, unseen ids."""
+    """A run's (U, U) ZSL confusion counts (rows: true class), unseen class names and attributes."""
     state = load_checkpoint(run / SELECTED)
     cfg = from_dict(state["config"])
     data = build_data(cfg.data)
@@ -44,12 +45,9 @@ def confusion(run: Path) -> tuple[np.ndarray, list[str], np.ndarray]:
     inputs = Inputs.create(cfg, data, model, torch.device("cpu"))
     z = predict_split(inputs, data.test_unseen, torch.device("cpu"), cfg.train.amp, f"{run.name}")
     unseen = np.asarray(data.unseen)
-    attributes = torch.as_tensor(data.attributes, dtype=torch.float32)[unseen]
-    pred = stage_scores(z, attributes, cfg.model.scale).sum(1).argmax(1).numpy()
-    local = {c: i for i, c in enumerate(unseen)}
-    truth = np.asarray([local[y] for _, y in data.test_unseen])
-    counts = np.zeros((len(unseen), len(unseen)), dtype=np.int64)
-    np.add.at(counts, (truth, pred), 1)
+    attributes = torch.as_tensor(data.attributes, dtype=torch.float32)
+    scores = stage_scores(z, attributes, cfg.model.scale).sum(1).numpy()
+    counts = zsl_confusion(scores, [y for _, y in data.test_unseen], unseen)
     names = [data.classes[c] for c in unseen]
     return counts, names, np.asarray(data.attributes, dtype=np.float64)[unseen]
 

@@ -62,6 +62,20 @@ def test_eval_reproduces_metrics(run_dir: Path, tmp_path: Path):
     assert json.loads(out.read_text())["gzsl_h"] == pytest.approx(saved["test_sweep_h"], abs=1e-6)
 
 
+def test_eval_per_class_matches_zsl_top1(run_dir: Path, tmp_path: Path, capsys):
+    out = tmp_path / "m.json"
+    capsys.readouterr()
+    assert main(["eval", str(run_dir), "--per-class", "--output", str(out)]) == 0
+    metrics = json.loads(out.read_text())
+    report = metrics["zsl_per_class"]
+    assert metrics["zsl_top1"] == pytest.approx(sum(r["top1"] for r in report) / len(report), abs=1e-6)
+    lines = capsys.readouterr().out.splitlines()
+    table = lines[next(i for i, line in enumerate(lines) if line.startswith("unseen class")) + 1 :]
+    worst = min(report, key=lambda r: r["top1"])
+    assert table[0].startswith(worst["class"])
+    assert {line.split()[0] for line in table[: len(report)]} == {r["class"] for r in report}
+
+
 def _unseen_images(run_dir: Path) -> tuple[list[str], list[str]]:
     state = load_checkpoint(run_dir)
     from mgmrn.config import from_dict

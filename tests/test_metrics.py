@@ -191,3 +191,31 @@ def test_bad_input():
     with pytest.raises(UserError):
         m.gamma_grid(1, -1, 0.01)
     assert m.gamma_grid(-1, 1, 0.01).size == 201
+
+
+def test_zsl_confusion_counts_unseen_only_predictions():
+    # classes 0, 1 seen; 2, 3, 4 unseen (given out of order); seen images are ignored
+    scores = np.array([
+        [9, 0, 1, 0, 0],  # class 2, best unseen candidate 2 (the seen 0 does not count)
+        [0, 0, 0, 2, 1],  # class 2 -> 3
+        [0, 0, 0, 1, 3],  # class 4 -> 4
+        [0, 0, 2, 1, 0],  # class 4 -> 2
+        [0, 0, 0, 5, 1],  # class 3 -> 3
+        [5, 0, 0, 0, 0],  # a seen image
+    ], dtype=float)
+    labels = np.array([2, 2, 4, 4, 3, 0])
+    unseen = np.array([4, 2, 3])
+    counts = m.zsl_confusion(scores, labels, unseen)
+    assert counts.tolist() == [[1, 1, 0], [0, 1, 1], [0, 0, 1]]
+    per_class = np.diag(counts) / counts.sum(1)
+    assert per_class.mean() == pytest.approx(m.zsl_accuracy(scores, labels, unseen))
+
+
+def test_per_class_report_names_the_most_confused_class():
+    from mgmrn.engine.evaluate import per_class_report
+
+    counts = np.array([[3, 1, 0], [0, 4, 0], [2, 1, 1], [0, 0, 0]])[:3]
+    report = per_class_report(counts, ["a", "b", "c"])
+    assert [r["top1"] for r in report] == [75.0, 100.0, 25.0]
+    assert [(r["confused_with"], r["confused_share"]) for r in report] == [("b", 25.0), (None, 0.0), ("a", 50.0)]
+    assert per_class_report(np.zeros((1, 1), dtype=int), ["x"])[0]["top1"] is None

@@ -1,4 +1,4 @@
-"""``mgmrn eval CHECKPOINT [--set ...] [--output FILE]``: test metrics of a saved model."""
+"""``mgmrn eval CHECKPOINT [--set ...] [--output FILE] [--per-class]``: test metrics of a saved model."""
 
 from __future__ import annotations
 
@@ -22,6 +22,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                         help="override a key of the checkpoint's config (e.g. eval.calibration=test-sweep)")
     parser.add_argument("--output", type=Path, metavar="FILE", help="write the metrics as JSON to FILE")
+    parser.add_argument("--per-class", action="store_true",
+                        help="also print each unseen class's ZSL top-1 and the class it is most confused with")
+
+
+def format_per_class(report: list[dict]) -> str:
+    """The ``zsl_per_class`` entries as a table, worst class first."""
+    rows = sorted(report, key=lambda r: (r["top1"] is not None, r["top1"] or 0.0))
+    width = max([len("unseen class")] + [len(r["class"]) for r in rows])
+    lines = [f"{'unseen class':<{width}}  images  ZSL top-1  most confused with (share of its images)"]
+    for r in rows:
+        top1 = "-" if r["top1"] is None else f"{r['top1']:.1f}"
+        other = f"{r['confused_with']} ({r['confused_share']:.1f}%)" if r["confused_with"] else "-"
+        lines.append(f"{r['class']:<{width}}  {r['images']:>6}  {top1:>9}  {other}")
+    return "\n".join(lines)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -37,8 +51,10 @@ def run(args: argparse.Namespace) -> int:
     inputs = Inputs.create(cfg, data, model, device)
     metrics = evaluate_checkpoint_model(model, inputs, data, cfg, device, gamma=state.get("gamma"))
     print(format_metrics(metrics))
+    if args.per_class:
+        print(format_per_class(metrics["zsl_per_class"]))
     if args.output:
         write_json(args.output, metrics)
     else:
-        print(json.dumps({k: v for k, v in metrics.items() if k != "stages"}))
+        print(json.dumps({k: v for k, v in metrics.items() if k not in ("stages", "zsl_per_class")}))
     return 0

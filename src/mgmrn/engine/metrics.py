@@ -156,6 +156,20 @@ def zsl_accuracy(scores: Any, labels: Any, unseen: Any) -> float:
     return _per_class(pred, labels[rows], unseen)
 
 
+def zsl_confusion(scores: Any, labels: Any, unseen: Any) -> np.ndarray:
+    """ZSL confusion counts (U, U): row i, column j counts images of ``unseen[i]`` scored
+    highest for ``unseen[j]`` among the unseen candidates (the predictions of
+    :func:`zsl_accuracy`)."""
+    scores, labels, (unseen,) = _arrays(scores, labels, unseen)
+    rows = np.flatnonzero(np.isin(labels, unseen))
+    pred = np.argmax(scores[np.ix_(rows, unseen)], axis=1)
+    position = np.zeros(scores.shape[1], dtype=np.int64)
+    position[unseen] = np.arange(unseen.size)
+    counts = np.zeros((unseen.size, unseen.size), dtype=np.int64)
+    np.add.at(counts, (position[labels[rows]], pred), 1)
+    return counts
+
+
 def _gzsl_at(
     scores: np.ndarray, labels: np.ndarray, seen: np.ndarray, unseen: np.ndarray, gamma: float
 ) -> tuple[float, float]:

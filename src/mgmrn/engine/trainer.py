@@ -309,4 +309,4 @@ def evaluate_checkpoint_model(
         raise UserError("eval.calibration=val needs a gamma chosen on validation (train with train.select=val)")
     y_s, y_u = [y for _, y in data.test_seen], [y for _, y in data.test_unseen]
     return score_metrics(s_s, y_s, s_u, y_u, data.seen, data.unseen, calibration=calibration, gamma=gamma,
-                         grid=sweep_grid(cfg.eval.gamma_steps))
+                         grid=sweep_grid(cfg.eval.gamma_steps), class_names=data.classes)
