@@ -68,7 +68,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--group", action="append", required=True, metavar="NAME=GLOB",
                         help="a name and a glob of run directories (repeatable)")
-    parser.add_argument("--worst", type=int, default=4, help="report the share of the errors in this many lowest classes")
+    parser.add_argument("--worst", type=int, default=4,
+                        help="report the share of the errors in this many lowest classes")
     args = parser.parse_args()
     info = _bench.machine()
     groups: dict[str, np.ndarray] = {}

@@ -62,9 +62,9 @@ def score_metrics(
 
 def per_class_report(counts: np.ndarray, names: Sequence[str]) -> list[dict[str, Any]]:
     """One entry per class of a ZSL confusion matrix (rows: true class): ``class``,
-    ``images``, ``top1`` (%, ``None`` without images), and the class most often predicted instead
-    (``confused_with``, ``None`` when there is no error) with its share of the images
-    (``confused_share``, %)."""
+    ``images``, ``top1`` (%, ``None`` without images), and the class most often predicted
+    instead (``confused_with``, ``None`` when there is no error) with its share of the
+    images (``confused_share``, %)."""
     report = []
     for i, name in enumerate(names):
         total = int(counts[i].sum())
