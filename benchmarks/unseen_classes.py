@@ -22,26 +22,22 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from scipy.stats import spearmanr
 
 import _bench
-from mgmrn.config import from_dict
 from mgmrn.data.build import build_data
 from mgmrn.engine.checkpoint import SELECTED, load_checkpoint
 from mgmrn.engine.evaluate import predict_split
 from mgmrn.engine.inputs import Inputs
 from mgmrn.engine.metrics import zsl_confusion
-from mgmrn.engine.trainer import build_model
+from mgmrn.engine.predict import model_from_checkpoint
 from mgmrn.models.scoring import stage_scores
 
 
 def confusion(run: Path) -> tuple[np.ndarray, list[str], np.ndarray]:
     """A run's (U, U) ZSL confusion counts (rows: true class), unseen class names and attributes."""
-    state = load_checkpoint(run / SELECTED)
-    cfg = from_dict(state["config"])
+    model, cfg = model_from_checkpoint(load_checkpoint(run / SELECTED))
     data = build_data(cfg.data)
-    model = build_model(cfg, data)
-    model.load_state_dict(state["model"])
-    model.eval()
     inputs = Inputs.create(cfg, data, model, torch.device("cpu"))
     z = predict_split(inputs, data.test_unseen, torch.device("cpu"), cfg.train.amp, f"{run.name}")
     unseen = np.asarray(data.unseen)
@@ -50,18 +46,6 @@ def confusion(run: Path) -> tuple[np.ndarray, list[str], np.ndarray]:
     counts = zsl_confusion(scores, [y for _, y in data.test_unseen], unseen)
     names = [data.classes[c] for c in unseen]
     return counts, names, np.asarray(data.attributes, dtype=np.float64)[unseen]
-
-
-def spearman(a: np.ndarray, b: np.ndarray) -> float:
-    """Spearman rank correlation (ties get their mean rank)."""
-    def ranks(x: np.ndarray) -> np.ndarray:
-        order = np.argsort(x, kind="stable")
-        r = np.empty(len(x))
-        r[order] = np.arange(len(x))
-        for v in np.unique(x):
-            r[x == v] = r[x == v].mean()
-        return r
-    return float(np.corrcoef(ranks(a), ranks(b))[0, 1])
 
 
 def main() -> None:
@@ -109,7 +93,7 @@ def main() -> None:
         errors = np.sort(1 - acc)[::-1]
         print(f"{name}: mean per-class ZSL T1 {100 * acc.mean():.1f}; the {args.worst} lowest classes hold "
               f"{100 * errors[: args.worst].sum() / errors.sum():.0f}% of the errors; Spearman(accuracy, "
-              f"nearest attribute cosine) = {spearman(acc, nearest):.2f}")
+              f"nearest attribute cosine) = {spearmanr(acc, nearest)[0]:.2f}")
     print(_bench.machine_line(info))
     print("command:", _bench.command())
 

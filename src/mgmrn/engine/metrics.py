@@ -148,22 +148,26 @@ def per_class_accuracy(pred: Any, labels: Any, classes: Any) -> float:
     return _per_class(pred, labels, _numpy(classes, np.int64).ravel())
 
 
-def zsl_accuracy(scores: Any, labels: Any, unseen: Any) -> float:
-    """ZSL top-1 (fraction): unseen-class images scored among unseen candidates only."""
+def _zsl_predictions(scores: Any, labels: Any, unseen: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Scores, labels and unseen classes validated; rows of unseen-class images and their
+    predicted position in ``unseen`` (argmax among the unseen candidates only)."""
     scores, labels, (unseen,) = _arrays(scores, labels, unseen)
     rows = np.flatnonzero(np.isin(labels, unseen))
-    pred = unseen[np.argmax(scores[np.ix_(rows, unseen)], axis=1)]
-    return _per_class(pred, labels[rows], unseen)
+    return labels, unseen, rows, np.argmax(scores[np.ix_(rows, unseen)], axis=1)
+
+
+def zsl_accuracy(scores: Any, labels: Any, unseen: Any) -> float:
+    """ZSL top-1 (fraction): unseen-class images scored among unseen candidates only."""
+    labels, unseen, rows, pred = _zsl_predictions(scores, labels, unseen)
+    return _per_class(unseen[pred], labels[rows], unseen)
 
 
 def zsl_confusion(scores: Any, labels: Any, unseen: Any) -> np.ndarray:
     """ZSL confusion counts (U, U): row i, column j counts images of ``unseen[i]`` scored
     highest for ``unseen[j]`` among the unseen candidates (the predictions of
     :func:`zsl_accuracy`)."""
-    scores, labels, (unseen,) = _arrays(scores, labels, unseen)
-    rows = np.flatnonzero(np.isin(labels, unseen))
-    pred = np.argmax(scores[np.ix_(rows, unseen)], axis=1)
-    position = np.zeros(scores.shape[1], dtype=np.int64)
+    labels, unseen, rows, pred = _zsl_predictions(scores, labels, unseen)
+    position = np.zeros(unseen.max() + 1, dtype=np.int64)
     position[unseen] = np.arange(unseen.size)
     counts = np.zeros((unseen.size, unseen.size), dtype=np.int64)
     np.add.at(counts, (position[labels[rows]], pred), 1)

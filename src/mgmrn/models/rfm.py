@@ -37,8 +37,9 @@ class RegionFeatureMining(nn.Module):
     assignments' forward and backward passes at every stage's full resolution
     (``benchmarks/heads_step.py``; :meth:`literal_forward` is the written order), and the
     prototypes and smoothing factors, which Eq. (2) cannot train, are frozen.
-    ``pooling="region"`` pools one feature per region, ``z_m = sum_ij a_m f / sum_ij a_m``, and scatters it back, ``g = sum_m a_m z_m``, so the
-    output depends on (and trains) the prototypes and smoothing factors.
+    ``pooling="region"`` pools one feature per region, ``z_m = sum_ij a_m f / sum_ij a_m``,
+    and scatters it back, ``g = sum_m a_m z_m``, so the output depends on (and trains) the
+    prototypes and smoothing factors.
     """
 
     def __init__(self, channels: int, regions: int, pooling: str = "paper") -> None:
