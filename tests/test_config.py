@@ -14,7 +14,8 @@ def test_overrides_are_typed_and_checked():
     assert cfg.train.lr == 1e-4 and cfg.train.head_lr == 1e-3  # YAML 1.1 reads these as strings
     assert cfg.train.freeze_bn is True and cfg.train.frozen_epochs == 10
     for bad, key in (("train.lr=fast", "train.lr"), ("train.freeze_bn=maybe", "train.freeze_bn"),
-                     ("train.frozen_epochs=-1", "train.frozen_epochs")):
+                     ("train.frozen_epochs=-1", "train.frozen_epochs"),
+                     ("model.norm_position=decoder", "model.norm_position must be tokens or maps")):
         with pytest.raises(UserError, match=key):
             load_config("cub100", [bad])
 

@@ -59,6 +59,36 @@ def test_coarsest_stage_refining_itself():
     assert model.stages[-1].fusion.fuse.in_features == 32  # s_L = G_L(g_L)
 
 
+def _spatial_mask_effect(model: MgMRN, x: torch.Tensor) -> float:
+    """Largest change of z when the finest stage's one-channel spatial mask (Eq. 4) changes."""
+    for stage in model.stages:
+        if isinstance(stage.decoder.norm, torch.nn.LayerNorm):
+            stage.decoder.norm.eps = 1e-12  # isolate the cancellation from LayerNorm's epsilon
+    spatial = model.stages[0].fusion.spatial
+    with torch.no_grad():
+        before = model(x)
+        spatial.weight.normal_(0, 0.5)
+        spatial.bias.normal_(0, 1)
+        return (model(x) - before).abs().max().item()
+
+
+def test_norm_position_and_the_spatial_mask():
+    x = torch.randn(2, 3, 32, 32)
+    # after SCAB, the token LayerNorm removes a per-position scalar: the mask cannot act
+    assert _spatial_mask_effect(build("full", 2).eval(), x) < 1e-4
+    # on the stage maps before SCAB, it does act
+    assert _spatial_mask_effect(build("full", 2, norm_position="maps").eval(), x) > 1e-2
+    # without fusion both positions are the same function (same weights, same output)
+    tokens, maps = build("mgm-no-rfm", 2).eval(), build("mgm-no-rfm", 2, norm_position="maps").eval()
+    state = tokens.state_dict()
+    for i in range(2):
+        for k in ("weight", "bias"):
+            state[f"stages.{i}.map_norm.{k}"] = state.pop(f"stages.{i}.decoder.norm.{k}")
+    maps.load_state_dict(state)
+    with torch.no_grad():
+        assert torch.allclose(tokens(x), maps(x), atol=1e-5)
+
+
 def test_common_stage_sets_the_token_grid():
     model = build("mgm-no-rfm", 3, common_stage=2)
     x = torch.randn(2, 3, 64, 64)

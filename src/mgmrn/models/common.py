@@ -33,6 +33,13 @@ class Pointwise(nn.Linear):
         return super().forward(_ContiguousGrad.apply(x).movedim(1, -1)).movedim(-1, 1)
 
 
+class PositionNorm(nn.LayerNorm):
+    """LayerNorm over the channels of every position of a (B, C, H, W) map."""
+
+    def forward(self, x: Tensor) -> Tensor:
+        return super().forward(x.movedim(1, -1)).movedim(-1, 1)
+
+
 class ToCommonShape(nn.Module):
     """Bring a (B, C_l, H_l, W_l) map to (B, C, H, W).
 

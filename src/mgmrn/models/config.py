@@ -46,7 +46,8 @@ class ModelConfig:
     common_stage: int = 1  # whose H x W is the common one, counted from the last (1: coarsest)
     channels: int = 2048  # C of the common HxWxC map; 0: the last stage's channels
     hidden: int = 1024  # VSD attention width
-    token_norm: bool = True  # LayerNorm of the VSD's input tokens (paper silent; false = literal)
+    token_norm: bool = True  # LayerNorm of the tokens (paper silent; false = literal)
+    norm_position: str = "tokens"  # tokens: the VSD's input, after SCAB | maps: each g_l, before SCAB
     attention_scale: bool = True  # Eq. 8's 1/sqrt(d); the reference code omits it
     attribute_embedding: str = "paper"  # paper: V = w_att W_l (Eq. 10) | free: learnable V
     query_dim: int = 300  # width of learnable attribute queries when data has no vectors
@@ -69,6 +70,8 @@ class ModelConfig:
             raise UserError(f"model.common must be pool-project or conv-gn-relu, got '{self.common}'")
         if self.spatial_mask not in (None, "single", "channel"):
             raise UserError(f"model.spatial_mask must be single or channel, got '{self.spatial_mask}'")
+        if self.norm_position not in ("tokens", "maps"):
+            raise UserError(f"model.norm_position must be tokens or maps, got '{self.norm_position}'")
         if self.attribute_embedding not in ("paper", "free"):
             raise UserError(f"model.attribute_embedding must be paper or free, got '{self.attribute_embedding}'")
         protos = self.prototypes if isinstance(self.prototypes, list) else [self.prototypes]

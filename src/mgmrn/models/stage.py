@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from torch import Tensor, nn
 
-from mgmrn.models.common import ToCommonShape
+from mgmrn.models.common import PositionNorm, ToCommonShape
 from mgmrn.models.config import ModelConfig
 from mgmrn.models.rfm import RegionFeatureMining
 from mgmrn.models.scab import SpatialChannelAttention, flatten_tokens
@@ -42,6 +42,12 @@ class StageHead(nn.Module):
         use_rfm = cfg.variant in ("mgm", "mrm-no-scab", "full")
         self.rfm = RegionFeatureMining(in_channels, regions, cfg.region_pooling) if use_rfm else None
         self.to_common = ToCommonShape(in_channels, channels, str(cfg.resolved("common")))
+        # Where the token LayerNorm sits (the paper is silent). After SCAB ("tokens") it
+        # cancels a one-channel spatial mask (Eq. 4): LN(a * u) = LN(u) for a scalar a > 0.
+        # On each g_l before SCAB ("maps") the masks keep their effect; without fusion the
+        # two positions compute the same function.
+        on_maps = cfg.token_norm and cfg.norm_position == "maps"
+        self.map_norm = PositionNorm(channels) if on_maps else nn.Identity()
         self.fusion = None
         if sources:
             self.fusion = SpatialChannelAttention(
@@ -60,14 +66,14 @@ class StageHead(nn.Module):
             n_attributes=n_attributes,
             embedding=cfg.attribute_embedding,
             scaled=cfg.attention_scale,
-            token_norm=cfg.token_norm,
+            token_norm=cfg.token_norm and not on_maps,
         )
 
     def mine(self, f: Tensor, size: tuple[int, int]) -> Tensor:
-        """MgM for this stage: Eq. (1)-(2), then the common H x W x C."""
+        """MgM for this stage: Eq. (1)-(2), then the common H x W x C (g_l)."""
         if self.rfm is not None:
             f = self.rfm(f)
-        return self.to_common(f, size)
+        return self.map_norm(self.to_common(f, size))
 
     def tokens(self, g: Tensor, sources: list[Tensor]) -> Tensor:
         """MRM for this stage (Eq. 3-7): (B, 2HW, C), or (B, HW, C) without fusion."""
