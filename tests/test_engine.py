@@ -138,6 +138,25 @@ def test_feature_cache_reused_and_resume_is_exact(run_dir: Path, tmp_path: Path,
         torch.testing.assert_close(a[key], b[key], msg=key)
 
 
+def test_runs_saved_before_norm_position_still_load(tmp_path: Path):
+    """A run saved without ``model.norm_position`` (older versions) evaluates and resumes as ``tokens``."""
+    import yaml
+
+    run = tmp_path / "old"
+    assert main(["train", "demo", *tiny(tmp_path, "train.epochs=1", "model.norm_position=tokens"),
+                 "--output", str(run)]) == 0
+    saved = yaml.safe_load((run / "config.yaml").read_text())
+    del saved["model"]["norm_position"]
+    (run / "config.yaml").write_text(yaml.safe_dump(saved))
+    for name in ("model.pt", "last.pt"):
+        state = torch.load(run / name, weights_only=False)
+        del state["config"]["model"]["norm_position"]
+        torch.save(state, run / name)
+    assert load_checkpoint(run)["config"]["model"]["norm_position"] == "tokens"
+    assert main(["eval", str(run), "--output", str(tmp_path / "m.json")]) == 0
+    assert main(["train", "--resume", str(run), "--set", "train.epochs=2"]) == 0
+
+
 def test_per_stage_schedule_and_refit(tmp_path: Path):
     args = tiny(tmp_path, "train.schedule=per-stage", "train.refit=true", "train.epochs=1")
     assert main(["train", "demo", *args, "--output", str(tmp_path / "run")]) == 0

@@ -75,11 +75,11 @@ def _spatial_mask_effect(model: MgMRN, x: torch.Tensor) -> float:
 def test_norm_position_and_the_spatial_mask():
     x = torch.randn(2, 3, 32, 32)
     # after SCAB, the token LayerNorm removes a per-position scalar: the mask cannot act
-    assert _spatial_mask_effect(build("full", 2).eval(), x) < 1e-4
-    # on the stage maps before SCAB, it does act
-    assert _spatial_mask_effect(build("full", 2, norm_position="maps").eval(), x) > 1e-2
+    assert _spatial_mask_effect(build("full", 2, norm_position="tokens").eval(), x) < 1e-4
+    # on the stage maps before SCAB (the default), it does act
+    assert _spatial_mask_effect(build("full", 2).eval(), x) > 1e-2
     # without fusion both positions are the same function (same weights, same output)
-    tokens, maps = build("mgm-no-rfm", 2).eval(), build("mgm-no-rfm", 2, norm_position="maps").eval()
+    tokens, maps = build("mgm-no-rfm", 2, norm_position="tokens").eval(), build("mgm-no-rfm", 2).eval()
     state = tokens.state_dict()
     for i in range(2):
         for k in ("weight", "bias"):

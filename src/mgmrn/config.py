@@ -178,9 +178,26 @@ def from_dict(values: dict[str, Any]) -> Config:
     return cfg
 
 
-def load_config(source: str | None = None, overrides: list[str] | None = None) -> Config:
-    """Load a preset name or YAML path (or defaults), then apply ``key=value`` overrides."""
+# Defaults changed since runs were saved with them: a saved config (config.yaml or a
+# checkpoint's, always complete) that lacks the key was written under the old default.
+OLD_DEFAULTS = {("model", "norm_position"): "tokens"}
+
+
+def upgrade_saved(values: dict[str, Any]) -> dict[str, Any]:
+    """Give a config saved by an earlier version the old defaults of keys it lacks."""
+    for (section, key), old in OLD_DEFAULTS.items():
+        values.setdefault(section, {}).setdefault(key, old)
+    return values
+
+
+def load_config(source: str | None = None, overrides: list[str] | None = None, saved: bool = False) -> Config:
+    """Load a preset name or YAML path (or defaults), then apply ``key=value`` overrides.
+
+    ``saved=True`` marks ``source`` as a run's own config.yaml (see :func:`upgrade_saved`).
+    """
     values = _read_yaml(source) if source else {}
+    if saved:
+        upgrade_saved(values)
     deep_update(values, parse_overrides(overrides or []))
     return from_dict(values)
 

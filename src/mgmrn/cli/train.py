@@ -23,7 +23,7 @@ def run(args: argparse.Namespace) -> int:
         saved = args.resume / "config.yaml"
         if not saved.is_file():
             raise UserError("not a run directory (no config.yaml)", args.resume)
-        cfg = load_config(str(saved), args.overrides)
+        cfg = load_config(str(saved), args.overrides, saved=True)
         output = args.resume
     else:
         if args.config is None:

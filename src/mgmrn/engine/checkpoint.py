@@ -7,6 +7,7 @@ from typing import Any
 
 import torch
 
+from mgmrn.config import upgrade_saved
 from mgmrn.errors import UserError
 from mgmrn.utils.io import save_torch
 
@@ -41,4 +42,5 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
         raise UserError(f"not a readable mgmrn checkpoint ({type(exc).__name__}: {exc})", path) from None
     if not isinstance(state, dict) or "model" not in state or "config" not in state:
         raise UserError("not an mgmrn checkpoint (missing model/config)", path)
+    upgrade_saved(state["config"])
     return state

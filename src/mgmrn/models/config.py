@@ -47,7 +47,7 @@ class ModelConfig:
     channels: int = 2048  # C of the common HxWxC map; 0: the last stage's channels
     hidden: int = 1024  # VSD attention width
     token_norm: bool = True  # LayerNorm of the tokens (paper silent; false = literal)
-    norm_position: str = "tokens"  # tokens: the VSD's input, after SCAB | maps: each g_l, before SCAB
+    norm_position: str = "maps"  # maps: each g_l, before SCAB | tokens: the VSD's input, after SCAB
     attention_scale: bool = True  # Eq. 8's 1/sqrt(d); the reference code omits it
     attribute_embedding: str = "paper"  # paper: V = w_att W_l (Eq. 10) | free: learnable V
     query_dim: int = 300  # width of learnable attribute queries when data has no vectors
