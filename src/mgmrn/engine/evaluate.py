@@ -49,13 +49,14 @@ def score_metrics(
                                calibration="fixed" if how == "val" else how, gamma=gamma, grid=grid)
 
     both = torch.cat([seen_scores, unseen_scores])
-    out = one(both.sum(1), calibration)
+    fused = both.sum(1)
+    out = one(fused, calibration)
     out["calibration"] = calibration
     if per_stage:
         keys = ("zsl_top1", "ausuc", "test_sweep_h")
         out["stages"] = [{k: one(both[:, l], "test-sweep")[k] for k in keys} for l in range(both.shape[1])]
     if class_names is not None:
-        counts = zsl_confusion(unseen_scores.sum(1).numpy(), np.asarray(unseen_labels), unseen)
+        counts = zsl_confusion(fused.numpy(), labels, unseen)  # unseen-class rows only
         out["zsl_per_class"] = per_class_report(counts, [class_names[c] for c in unseen])
     return out
 
