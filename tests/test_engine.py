@@ -1,4 +1,4 @@
-"""Train -> evaluate -> predict on the synthetic set; feature cache; resume; bad CLI input."""
+"""Train -> evaluate -> predict -> attention maps on the synthetic set; feature cache; resume; bad CLI input."""
 
 from __future__ import annotations
 
@@ -117,6 +117,62 @@ def test_predict_new_classes_from_attributes(run_dir: Path, tmp_path: Path, caps
         top = json.loads(line)["top"]
         assert {t["class"] for t in top} <= {f"mystery_{i}" for i in range(len(unseen))}
         assert len(top) == min(5, len(unseen))
+
+
+def test_attention_drawing_and_summary(run_dir: Path, tmp_path: Path, capsys):
+    """The predicted class's strongest attributes, their attention split into own and SCAB
+    tokens (each attribute's weights sum to 1 per stage), drawn as one tile per map."""
+    images, _ = _unseen_images(run_dir)
+    capsys.readouterr()
+    assert main(["predict", str(run_dir), images[0], "--top-k", "1", "--json"]) == 0
+    predicted = json.loads(capsys.readouterr().out)["top"][0]["class"]
+    out = tmp_path / "att.png"
+    argv = ["attention", str(run_dir), images[0], "--top-k", "3", "--tile", "32", "--output", str(out), "--json"]
+    assert main(argv) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["class"] == predicted and summary["predicted"] and summary["output"] == str(out)
+    contributions = [a["contribution"] for a in summary["attributes"]]
+    assert len(contributions) == 3 and contributions == sorted(contributions, reverse=True)
+    for a in summary["attributes"]:  # L = 2: the finer stage has SCAB tokens, the coarsest none
+        assert 0 < a["fused_share"][0] < 1 and a["fused_share"][1] is None
+    from PIL import Image
+
+    with Image.open(out) as drawing:  # columns: input, stage 1 own + SCAB, stage 2 own
+        assert drawing.size[0] == 4 * 32 and drawing.size[1] > 3 * 32
+
+
+def test_attention_maps_and_contributions_are_exact(run_dir: Path):
+    from mgmrn.engine.predict import Predictor
+    from mgmrn.models.scoring import fused_scores
+    from mgmrn.viz.attention import attribute_contributions, explain
+
+    predictor = Predictor(run_dir)
+    images, _ = _unseen_images(run_dir)
+    names = predictor.attribute_names
+    other = predictor.classes[-1]
+    e = explain(predictor, images[0], class_name=other, attributes=names[:2])
+    assert e.attributes == names[:2] and e.class_name == other
+    for stage in e.stages:
+        total = stage.own.sum((1, 2)) + (stage.fused.sum((1, 2)) if stage.fused is not None else 0)
+        torch.testing.assert_close(total, torch.ones(2))
+    with torch.no_grad():
+        z = predictor.model(predictor.load_image(images[0])[None])
+    every = attribute_contributions(z[0], predictor.attributes[-1], predictor.cfg.model.scale)
+    score = fused_scores(z, predictor.attributes, predictor.cfg.model.scale)[0, -1]
+    torch.testing.assert_close(every.sum(), score, rtol=1e-4, atol=1e-4)
+    torch.testing.assert_close(torch.tensor(e.contributions), every[:2])
+    assert e.score == pytest.approx(float(score), abs=1e-4)
+
+
+@pytest.mark.parametrize("extra,needle", [(["--class", "no_such_class"], "unknown class 'no_such_class'"),
+                                          (["--attributes", "no_such_attribute"], "unknown attributes"),
+                                          (["--top-k", "0"], "--top-k")])
+def test_attention_bad_input_is_one_line(run_dir: Path, tmp_path: Path, capsys, extra, needle):
+    images, _ = _unseen_images(run_dir)
+    assert main(["attention", str(run_dir), images[0], "--output", str(tmp_path / "a.png"), *extra]) == 2
+    err = capsys.readouterr().err.strip()
+    assert needle in err and len(err.splitlines()) == 1
+    assert not (tmp_path / "a.png").exists()
 
 
 def test_feature_cache_reused_and_resume_is_exact(run_dir: Path, tmp_path: Path, monkeypatch):

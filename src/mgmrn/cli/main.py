@@ -19,6 +19,7 @@ COMMANDS = {
     "train": ("mgmrn.cli.train", "train Mg-MRN and evaluate the selected model"),
     "eval": ("mgmrn.cli.eval", "evaluate a checkpoint on its test splits"),
     "predict": ("mgmrn.cli.predict", "classify images, among any classes given by attributes"),
+    "attention": ("mgmrn.cli.attention", "draw where each stage's decoder looks, per attribute"),
     "demo": ("mgmrn.cli.demo", "generate the synthetic set, train, evaluate and predict"),
 }
 

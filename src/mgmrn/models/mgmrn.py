@@ -77,9 +77,17 @@ class MgMRN(nn.Module):
         maps = list(images) if isinstance(images, (list, tuple)) else self.backbone(images)
         return self.forward_maps(maps, return_attention)
 
+    def token_grid(self, maps: list[Tensor]) -> tuple[int, int]:
+        """The common H x W every stage is brought to (``model.common_stage``)."""
+        return tuple(maps[-min(self.cfg.common_stage, len(maps))].shape[-2:])  # type: ignore[return-value]
+
     def forward_maps(self, maps: list[Tensor], return_attention: bool = False):
-        """Heads only, from backbone stage maps (finest first): z (B, L, A) [, attention]."""
-        size = tuple(maps[-min(self.cfg.common_stage, len(maps))].shape[-2:])
+        """Heads only, from backbone stage maps (finest first): z (B, L, A) [, attention].
+
+        ``attention`` is one (B, A, T) tensor per stage: Eq. 8's weights over the stage's
+        T tokens, its own H x W first, then (with fusion) the H x W SCAB tokens (Eq. 7).
+        """
+        size = self.token_grid(maps)
         g = [stage.mine(f, size) for stage, f in zip(self.stages, maps)]
         zs, attns = [], []
         for i, stage in enumerate(self.stages):

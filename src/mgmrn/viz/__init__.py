@@ -1,0 +1,1 @@
+"""Visualisation: where each stage's decoder looks."""

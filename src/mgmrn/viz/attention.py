@@ -1,0 +1,190 @@
+"""Where each stage's decoder looks: the attention of Eq. (8), per attribute, over the image.
+
+For one image and one class (the predicted one unless named), the attributes that add most
+to that class's fused score (Eq. 14) are chosen, and each stage's attention weights for them
+are split into the stage's own H x W tokens (g_l) and, with MRM, its H x W SCAB tokens
+(u_hat_l, Eq. 7). :func:`render` draws them over the crop the model saw.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from PIL import Image, ImageDraw
+from torch import Tensor
+
+from mgmrn.engine.predict import Predictor
+from mgmrn.errors import UserError
+from mgmrn.models.scoring import fused_scores
+
+
+@dataclass
+class StageAttention:
+    """One stage's attention for K attributes, as maps over the common H x W grid."""
+
+    own: Tensor  # (K, H, W): on the stage's own tokens g_l
+    fused: Tensor | None  # (K, H, W): on its SCAB tokens u_hat_l; None without fusion
+
+    @property
+    def fused_share(self) -> Tensor:
+        """(K,): each attribute's share of attention on the SCAB tokens (0 without fusion)."""
+        if self.fused is None:
+            return torch.zeros(self.own.shape[0])
+        return self.fused.sum((1, 2))
+
+
+def split_tokens(attn: Tensor, size: tuple[int, int]) -> StageAttention:
+    """(K, T) attention over a stage's tokens -> own (and SCAB) maps; T is HW or 2HW."""
+    n = size[0] * size[1]
+    if attn.shape[-1] not in (n, 2 * n):
+        raise ValueError(f"attention over {attn.shape[-1]} tokens does not fit a {size[0]}x{size[1]} grid")
+    own = attn[:, :n].reshape(-1, *size)
+    fused = attn[:, n:].reshape(-1, *size) if attn.shape[-1] == 2 * n else None
+    return StageAttention(own, fused)
+
+
+def attribute_contributions(z: Tensor, class_vector: Tensor, scale: float) -> Tensor:
+    """Each attribute's part of one class's fused score (Eq. 14), (A,); they sum to the score.
+
+    z: (L, A) per-stage predictions. The score is ``scale * sum_l cos(z_l, a)`` and
+    ``cos(z_l, a) = sum_s zn_l[s] an[s]`` with unit vectors zn_l and an.
+    """
+    zn = F.normalize(z.float(), dim=-1)
+    an = F.normalize(class_vector.float(), dim=-1)
+    return scale * (zn * an).sum(0)
+
+
+@dataclass
+class Explanation:
+    """The attention of every stage for the attributes behind one class's score."""
+
+    image: str
+    crop: Image.Image  # the input the model saw (resized, center-cropped)
+    class_name: str
+    score: float
+    predicted: bool  # whether ``class_name`` is the top-scoring class
+    attributes: list[str]
+    contributions: list[float]
+    stages: list[StageAttention]
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready summary (without the maps)."""
+        shares = [s.fused_share.tolist() if s.fused is not None else None for s in self.stages]
+        return {
+            "image": self.image,
+            "class": self.class_name,
+            "score": self.score,
+            "predicted": self.predicted,
+            "attributes": [
+                {"name": name, "contribution": c,
+                 "fused_share": [None if sh is None else sh[i] for sh in shares]}
+                for i, (name, c) in enumerate(zip(self.attributes, self.contributions))
+            ],
+        }
+
+
+def _crop_image(x: Tensor, mean: Sequence[float], std: Sequence[float]) -> Image.Image:
+    """Undo the input normalisation of a (3, H, W) tensor."""
+    m = torch.tensor(mean).view(3, 1, 1)
+    s = torch.tensor(std).view(3, 1, 1)
+    pixels = ((x * s + m).clamp(0, 1) * 255).round().byte().permute(1, 2, 0).numpy()
+    return Image.fromarray(pixels)
+
+
+@torch.no_grad()
+def explain(
+    predictor: Predictor,
+    path: str | Path,
+    *,
+    class_name: str | None = None,
+    attributes: Sequence[str] | None = None,
+    top_k: int = 4,
+) -> Explanation:
+    """Attention of every stage for one image: for ``attributes`` (by name), or the ``top_k``
+    attributes that add most to the score of ``class_name`` (default: the predicted class)."""
+    model, scale = predictor.model, predictor.cfg.model.scale
+    if class_name is not None and class_name not in predictor.classes:
+        raise UserError(f"unknown class '{class_name}' ({len(predictor.classes)} classes known, "
+                        f"e.g. {', '.join(predictor.classes[:3])})")
+    names = predictor.attribute_names
+    unknown = [a for a in attributes or () if a not in names]
+    if unknown:
+        raise UserError(f"unknown attributes {unknown[:5]} (the model knows {len(names)}, "
+                        f"e.g. {', '.join(names[:2])})")
+    x = predictor.load_image(path)
+    maps = model.backbone(x[None])
+    z, attn = model.forward_maps(maps, return_attention=True)
+    scores = fused_scores(z, predictor.attributes, scale)[0]
+    best = int(scores.argmax())
+    k = best if class_name is None else predictor.classes.index(class_name)
+    contrib = attribute_contributions(z[0], predictor.attributes[k], scale)
+    if attributes:
+        index = torch.tensor([names.index(a) for a in attributes])
+    else:
+        index = contrib.topk(min(top_k, len(names))).indices
+    size = model.token_grid(maps)
+    return Explanation(
+        image=str(path),
+        crop=_crop_image(x, predictor.state["mean"], predictor.state["std"]),
+        class_name=predictor.classes[k],
+        score=float(scores[k]),
+        predicted=k == best,
+        attributes=[names[i] for i in index.tolist()],
+        contributions=contrib[index].tolist(),
+        stages=[split_tokens(a[0, index].float(), size) for a in attn],
+    )
+
+
+# Anchors of a dark-to-bright colour map (black, purple, red, orange, pale yellow).
+_ANCHORS = np.array([[0, 0, 4], [87, 16, 110], [188, 55, 84], [249, 142, 9], [252, 255, 164]], dtype=np.float64)
+
+
+def colorize(values: np.ndarray) -> np.ndarray:
+    """Values in [0, 1] (H, W) -> RGB uint8 (H, W, 3)."""
+    t = np.clip(values, 0, 1) * (len(_ANCHORS) - 1)
+    low = np.minimum(t.astype(int), len(_ANCHORS) - 2)
+    frac = (t - low)[..., None]
+    return (_ANCHORS[low] * (1 - frac) + _ANCHORS[low + 1] * frac).round().astype(np.uint8)
+
+
+def _overlay(crop: Image.Image, heat: Tensor, peak: float, tile: int) -> Image.Image:
+    """A (H, W) attention map, upsampled and scaled by ``peak``, blended over the crop."""
+    up = F.interpolate(heat[None, None], size=(tile, tile), mode="bilinear", align_corners=False)[0, 0]
+    colour = Image.fromarray(colorize((up / max(peak, 1e-12)).numpy()))
+    return Image.blend(crop.resize((tile, tile)), colour, 0.55)
+
+
+def render(explanation: Explanation, tile: int = 160) -> Image.Image:
+    """A grid: one row per attribute; columns: the crop, then per stage (finest first) its
+    own-token map and, with MRM, its SCAB-token map. The two maps of one stage and attribute
+    share one colour scale (their common maximum), so their brightness compares."""
+    columns = ["input"]
+    for i, stage in enumerate(explanation.stages):
+        columns.append(f"stage {i + 1}: own")
+        if stage.fused is not None:
+            columns.append(f"stage {i + 1}: SCAB")
+    head, label = 18, 16
+    width = tile * len(columns)
+    height = head + len(explanation.attributes) * (label + tile)
+    canvas = Image.new("RGB", (width, height), "white")
+    draw = ImageDraw.Draw(canvas)
+    for c, title in enumerate(columns):
+        draw.text((c * tile + 4, 3), title, fill="black")
+    crop = explanation.crop.resize((tile, tile))
+    for r, (name, contribution) in enumerate(zip(explanation.attributes, explanation.contributions)):
+        top = head + r * (label + tile)
+        draw.text((4, top + 2), f"{name} ({contribution:+.2f} to {explanation.class_name})", fill="black")
+        canvas.paste(crop, (0, top + label))
+        c = 1
+        for stage in explanation.stages:
+            parts = [stage.own[r]] + ([stage.fused[r]] if stage.fused is not None else [])
+            peak = max(float(p.max()) for p in parts)
+            for part in parts:
+                canvas.paste(_overlay(explanation.crop, part, peak, tile), (c * tile, top + label))
+                c += 1
+    return canvas
