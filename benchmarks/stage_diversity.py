@@ -3,7 +3,8 @@
 For run groups (run directories of ``benchmarks/cub100.py`` or ``mgmrn train``), on the
 unseen test images scored among the unseen classes (ZSL): each stage's ZSL top-1 and the
 fused one (Eq. 14); each stage's share of attention (Eq. 8, mean over attributes and
-images) on its SCAB tokens (the coarser stages fused in, Eq. 7) rather than its own; and
+images) on its SCAB tokens (the coarser stages fused in, Eq. 7) rather than its own ("-":
+the stage has no SCAB tokens of its own: no fusion, or ``model.fusion_tokens=add``); and
 for each pair of stages the share of images on which their top-1 classes agree. Stages that
 agree on nearly every image add little to each other in the sum of Eq. 14. Mean over the
 group's runs.
@@ -46,6 +47,7 @@ def analyse(run: Path) -> dict[str, np.ndarray]:
     attributes = torch.as_tensor(np.asarray(data.attributes)[unseen], dtype=torch.float32)
     L = model.num_stages
     share = np.zeros(L)
+    separate = [False] * L  # whether a stage has SCAB tokens apart from its own (Eq. 7)
     stage_pred, fused_pred, labels = [], [], []
     for x, y, _ in tqdm(inputs.eval_loader(data.test_unseen), desc=run.name, leave=False):
         with autocast(device, cfg.train.amp):
@@ -54,6 +56,7 @@ def analyse(run: Path) -> dict[str, np.ndarray]:
             z, attn = model.forward_maps(maps, return_attention=True)
         tokens = math.prod(model.token_grid(maps))
         for l, a in enumerate(attn):
+            separate[l] = a.shape[-1] > tokens
             share[l] += a[..., tokens:].float().sum(-1).mean(-1).sum().item()
         scores = stage_scores(z, attributes, cfg.model.scale)  # (B, L, U)
         stage_pred.append(scores.argmax(-1))
@@ -65,7 +68,7 @@ def analyse(run: Path) -> dict[str, np.ndarray]:
     t1 = [100 * per_class_accuracy(unseen[per_stage[:, l]], y, unseen) for l in range(L)]
     agree = np.array([[100 * np.mean(per_stage[:, i] == per_stage[:, j]) for j in range(L)] for i in range(L)])
     return {"stage_t1": np.array(t1), "fused_t1": np.array(100 * per_class_accuracy(unseen[fused], y, unseen)),
-            "scab_share": 100 * share / len(y), "agree": agree}
+            "scab_share": np.where(separate, 100 * share / len(y), np.nan), "agree": agree}
 
 
 def main() -> None:
@@ -85,7 +88,7 @@ def main() -> None:
         L = len(mean["stage_t1"])
         pairs = ", ".join(f"{i + 1}-{j + 1}: {mean['agree'][i, j]:.1f}" for i, j in itertools.combinations(range(L), 2))
         rows.append([name, len(runs), L, " / ".join(f"{v:.1f}" for v in mean["stage_t1"]), f"{mean['fused_t1']:.1f}",
-                     " / ".join(f"{v:.1f}" for v in mean["scab_share"]), pairs or "-"])
+                     " / ".join("-" if np.isnan(v) else f"{v:.1f}" for v in mean["scab_share"]), pairs or "-"])
     print(_bench.table(["model", "runs", "L", "stage ZSL T1 (finest first)", "fused T1",
                         "attention on SCAB tokens, % (per stage)", "stages agreeing on top-1, % of images"], rows))
     print(_bench.machine_line(info))

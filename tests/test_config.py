@@ -15,7 +15,8 @@ def test_overrides_are_typed_and_checked():
     assert cfg.train.freeze_bn is True and cfg.train.frozen_epochs == 10
     for bad, key in (("train.lr=fast", "train.lr"), ("train.freeze_bn=maybe", "train.freeze_bn"),
                      ("train.frozen_epochs=-1", "train.frozen_epochs"),
-                     ("model.norm_position=decoder", "model.norm_position must be tokens or maps")):
+                     ("model.norm_position=decoder", "model.norm_position must be tokens or maps"),
+                     ("model.fusion_tokens=sum", "model.fusion_tokens must be concat or add")):
         with pytest.raises(UserError, match=key):
             load_config("cub100", [bad])
 

@@ -118,6 +118,18 @@ def test_eq3_to_7_scab(spatial_mask):
     assert ma_s.shape[1] == (1 if spatial_mask == "single" else C)
 
 
+def test_scab_tokens_added_to_the_stage_tokens():
+    """``tokens="add"``: the HW tokens g + u_hat instead of Eq. 7's 2HW [g; u_hat]."""
+    torch.manual_seed(0)
+    concat = SpatialChannelAttention(6, 2, kernel=3, reduction=2).double()
+    add = SpatialChannelAttention(6, 2, kernel=3, reduction=2, tokens="add").double()
+    add.load_state_dict(concat.state_dict())
+    g = torch.randn(2, 6, 3, 3, dtype=torch.float64)
+    coarse = [torch.randn(2, 6, 3, 3, dtype=torch.float64) for _ in range(2)]
+    both = concat(g, coarse)
+    torch.testing.assert_close(add(g, coarse), both[:, :9] + both[:, 9:])
+
+
 def test_plain_fusion_without_scab_and_detach():
     block = SpatialChannelAttention(4, 1, attention=False, detach_sources=True).double()
     g = torch.randn(1, 4, 2, 2, dtype=torch.float64)

@@ -43,6 +43,7 @@ class ModelConfig:
     channel_reduction: Optional[int] = None  # r in W1: C -> C/r (Eq. 5)
     detach_coarse: Optional[bool] = None  # stop gradients from finer into coarser stages
     coarsest_fusion: str = "none"  # none: the coarsest stage keeps its HW tokens | self: s_L = G_L(g_L)
+    fusion_tokens: str = "concat"  # concat: [g_l; u_hat_l], 2HW tokens (Eq. 7) | add: g_l + u_hat_l, HW tokens
     common_stage: int = 1  # whose H x W is the common one, counted from the last (1: coarsest)
     channels: int = 2048  # C of the common HxWxC map; 0: the last stage's channels
     hidden: int = 1024  # VSD attention width
@@ -66,6 +67,8 @@ class ModelConfig:
             raise UserError(f"model.common_stage must be >= 1, got {self.common_stage}")
         if self.coarsest_fusion not in ("self", "none"):
             raise UserError(f"model.coarsest_fusion must be self or none, got '{self.coarsest_fusion}'")
+        if self.fusion_tokens not in ("concat", "add"):
+            raise UserError(f"model.fusion_tokens must be concat or add, got '{self.fusion_tokens}'")
         if self.common not in (None, "pool-project", "conv-gn-relu"):
             raise UserError(f"model.common must be pool-project or conv-gn-relu, got '{self.common}'")
         if self.spatial_mask not in (None, "single", "channel"):

@@ -20,8 +20,11 @@ class SpatialChannelAttention(nn.Module):
     per position). Eq. (4): spatial mask ``a_s = sigmoid(v * s)``, v a k x k convolution with
     one output channel (``spatial_mask="single"``) or C (``"channel"``, reference code).
     Eq. (5): channel mask ``a_c = sigmoid(W2 relu(W1 GAP(s)))`` with W1: C -> C/r.
-    Eq. (6): ``u_hat = s * (a_s x a_c)``. Eq. (7): tokens = [flatten(g), flatten(u_hat)].
-    With ``attention=False`` (Table III "MRM without SCAB") ``u_hat = s``.
+    Eq. (6): ``u_hat = s * (a_s x a_c)``. Eq. (7): tokens = [flatten(g), flatten(u_hat)]
+    (``tokens="concat"``, 2HW tokens); ``tokens="add"`` (not in the paper) gives the HW
+    tokens flatten(g + u_hat) instead, so that the decoder cannot read the coarser stages'
+    features apart from the stage's own. With ``attention=False`` (Table III "MRM without
+    SCAB") ``u_hat = s``.
     """
 
     def __init__(
@@ -34,9 +37,11 @@ class SpatialChannelAttention(nn.Module):
         kernel: int = 3,
         reduction: int = 16,
         detach_sources: bool = False,
+        tokens: str = "concat",
     ) -> None:
         super().__init__()
         self.detach_sources = detach_sources
+        self.combine = tokens
         self.fuse = Pointwise(channels * sources, channels)  # G_l, Eq. (3)
         self.attention = attention
         if attention:
@@ -60,4 +65,6 @@ class SpatialChannelAttention(nn.Module):
         if self.attention:
             a_s, a_c = self.masks(s)
             s = s * (a_s * a_c)
+        if self.combine == "add":
+            return flatten_tokens(g + s)
         return torch.cat([flatten_tokens(g), flatten_tokens(s)], 1)

@@ -58,6 +58,7 @@ class StageHead(nn.Module):
                 kernel=cfg.spatial_kernel,
                 reduction=int(cfg.resolved("channel_reduction")),  # type: ignore[arg-type]
                 detach_sources=bool(cfg.resolved("detach_coarse")),
+                tokens=cfg.fusion_tokens,
             )
         self.decoder = VisualSemanticDecoder(
             channels,
@@ -76,7 +77,8 @@ class StageHead(nn.Module):
         return self.map_norm(self.to_common(f, size))
 
     def tokens(self, g: Tensor, sources: list[Tensor]) -> Tensor:
-        """MRM for this stage (Eq. 3-7): (B, 2HW, C), or (B, HW, C) without fusion."""
+        """MRM for this stage (Eq. 3-7): (B, 2HW, C), or (B, HW, C) without fusion or with
+        ``model.fusion_tokens=add``."""
         if self.fusion is None:
             return flatten_tokens(g)
         return self.fusion(g, sources)
