@@ -59,6 +59,23 @@ def test_coarsest_stage_refining_itself():
     assert model.stages[-1].fusion.fuse.in_features == 32  # s_L = G_L(g_L)
 
 
+def test_fusion_tokens_add_keeps_hw_tokens_and_still_fuses():
+    x = torch.randn(2, 3, 32, 32)
+    concat, add = build("full", 3).eval(), build("full", 3, fusion_tokens="add").eval()
+    add.load_state_dict(concat.state_dict())  # the same parameters, only Eq. 7 differs
+    hw = concat.backbone(x)[-1].shape[-2:].numel()
+    with torch.no_grad():
+        z_concat, a_concat = concat(x, return_attention=True)
+        z_add, a_add = add(x, return_attention=True)
+        assert [a.shape[-1] for a in a_concat] == [2 * hw, 2 * hw, hw]
+        assert [a.shape[-1] for a in a_add] == [hw] * 3
+        torch.testing.assert_close(z_add[:, -1], z_concat[:, -1])  # the coarsest stage has no fusion
+        assert not torch.allclose(z_add[:, 0], z_concat[:, 0], atol=1e-3)
+        add.stages[0].fusion.fuse.weight.zero_()  # the finest stage still depends on its SCAB input
+        add.stages[0].fusion.fuse.bias.zero_()
+        assert not torch.allclose(add(x)[:, 0], z_add[:, 0], atol=1e-4)
+
+
 def _spatial_mask_effect(model: MgMRN, x: torch.Tensor) -> float:
     """Largest change of z when the finest stage's one-channel spatial mask (Eq. 4) changes."""
     for stage in model.stages:
