@@ -119,6 +119,33 @@ def test_predict_new_classes_from_attributes(run_dir: Path, tmp_path: Path, caps
         assert len(top) == min(5, len(unseen))
 
 
+def test_predictor_api_new_classes_are_normalised_and_checked(run_dir: Path):
+    """Raw attribute values (any scale) give the same ranking as the checkpoint's own
+    normalised ones; bad shapes, NaN values and unknown names are user errors."""
+    from mgmrn.engine.predict import Predictor
+    from mgmrn.errors import UserError
+
+    state = load_checkpoint(run_dir)
+    unseen = [int(c) for c in state["unseen"]]
+    names = [state["classes"][c] for c in unseen]
+    images, _ = _unseen_images(run_dir)
+    own = Predictor(run_dir)
+    own.restrict_to(names)
+    new = Predictor(run_dir)
+    new.use_classes([f"new_{n}" for n in names], 7.0 * np.asarray(state["attributes"])[unseen])
+    for a, b in zip(own.predict(images, top_k=2), new.predict(images, top_k=2)):
+        assert [f"new_{t['class']}" for t in a["top"]] == [t["class"] for t in b["top"]]
+        assert [t["score"] for t in a["top"]] == pytest.approx([t["score"] for t in b["top"]], abs=1e-4)
+    bad = np.ones((2, len(state["attribute_names"])))
+    bad[1, 3] = np.nan
+    for call, needle in ((lambda: new.use_classes(["a", "b"], bad), "non-finite"),
+                         (lambda: new.use_classes(["a"], bad), "expected attributes of shape"),
+                         (lambda: new.use_classes(["a", "a"], np.ones_like(bad)), "distinct"),
+                         (lambda: new.restrict_to(["no_such_class"]), "unknown classes")):
+        with pytest.raises(UserError, match=needle):
+            call()
+
+
 def test_attention_drawing_and_summary(run_dir: Path, tmp_path: Path, capsys):
     """The predicted class's strongest attributes, their attention split into own and SCAB
     tokens (each attribute's weights sum to 1 per stage), drawn as one tile per map."""

@@ -56,8 +56,7 @@ def run(args: argparse.Namespace) -> int:
         raise UserError(f"--tile must be at least 16 pixels, got {args.tile}")
     predictor = Predictor(args.checkpoint)
     if args.classes is not None:
-        predictor.use_classes(*candidate_classes(args.classes, predictor.attribute_names,
-                                                 predictor.cfg.data.normalize))
+        predictor.use_classes(*candidate_classes(args.classes, predictor.attribute_names), source=args.classes)
     explanation = explain(predictor, args.image, class_name=args.class_name,
                           attributes=args.attributes, top_k=args.top_k)
     output = args.output or Path(f"{Path(args.image).stem}.attention.png")

@@ -33,8 +33,7 @@ def run(args: argparse.Namespace) -> int:
     print(f"ZSL top-1 {metrics['zsl_top1']:.1f}% on {len(data.unseen)} unseen classes "
           f"(chance {chance:.1f}%, {metrics['zsl_top1'] / chance:.1f}x chance)")
     predictor = Predictor(args.output)
-    unseen = set(int(c) for c in data.unseen)
-    predictor.use_classes([data.classes[c] for c in sorted(unseen)], data.attributes[sorted(unseen)])
+    predictor.restrict_to([data.classes[c] for c in sorted(int(c) for c in data.unseen)])
     examples = data.test_unseen[:: max(1, len(data.test_unseen) // 4)][:4]
     print("zero-shot predictions among unseen classes (never seen in training):")
     for (path, label), result in zip(examples, predictor.predict([p for p, _ in examples], top_k=1)):

@@ -14,7 +14,6 @@ from pathlib import Path
 import numpy as np
 
 from mgmrn.data.folder import read_class_attributes
-from mgmrn.data.semantics import normalize_semantics
 from mgmrn.engine.predict import Predictor
 from mgmrn.errors import UserError
 
@@ -27,8 +26,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="one JSON object per image and line")
 
 
-def candidate_classes(path: Path, attribute_names: list[str], normalize: str) -> tuple[list[str], np.ndarray]:
-    """Read a class-attribute CSV and order its columns as the model's attributes."""
+def candidate_classes(path: Path, attribute_names: list[str]) -> tuple[list[str], np.ndarray]:
+    """Read a class-attribute CSV: class names and raw values, columns in the model's attribute order."""
     names, values, columns = read_class_attributes(path)
     missing = [a for a in attribute_names if a not in columns]
     unknown = [c for c in columns if c not in attribute_names]
@@ -40,7 +39,7 @@ def candidate_classes(path: Path, attribute_names: list[str], normalize: str) ->
             parts.append(f"unknown attribute columns {unknown[:5]}{' ...' if len(unknown) > 5 else ''}")
         raise UserError("; ".join(parts) + f" (the model knows {len(attribute_names)} attributes)", path)
     order = [columns.index(a) for a in attribute_names]
-    return names, normalize_semantics(values[:, order], normalize, names, path)
+    return names, values[:, order]
 
 
 def run(args: argparse.Namespace) -> int:
@@ -48,8 +47,7 @@ def run(args: argparse.Namespace) -> int:
         raise UserError(f"--top-k must be at least 1, got {args.top_k}")
     predictor = Predictor(args.checkpoint)
     if args.classes is not None:
-        predictor.use_classes(*candidate_classes(args.classes, predictor.attribute_names,
-                                                 predictor.cfg.data.normalize))
+        predictor.use_classes(*candidate_classes(args.classes, predictor.attribute_names), source=args.classes)
     for result in predictor.predict(args.images, top_k=args.top_k):
         if args.json:
             print(json.dumps(result))

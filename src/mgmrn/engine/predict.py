@@ -11,6 +11,7 @@ import torch
 from PIL import Image, UnidentifiedImageError
 
 from mgmrn.config import Config, from_dict
+from mgmrn.data.semantics import check_semantics, normalize_semantics
 from mgmrn.data.transforms import build_transforms
 from mgmrn.engine.checkpoint import load_checkpoint
 from mgmrn.errors import UserError
@@ -42,10 +43,30 @@ class Predictor:
         self.classes: list[str] = list(self.state["classes"])
         self.attributes = torch.as_tensor(self.state["attributes"], dtype=torch.float32)
 
-    def use_classes(self, names: Sequence[str], attributes: np.ndarray) -> None:
-        """Replace the candidate classes (attributes in the checkpoint's attribute order)."""
+    def restrict_to(self, names: Sequence[str]) -> None:
+        """Keep only these of the current candidate classes (e.g. the checkpoint's unseen ones)."""
+        unknown = [n for n in names if n not in self.classes]
+        if unknown or not names:
+            raise UserError(f"unknown classes {unknown[:5]}" if unknown else "no classes given")
+        index = [self.classes.index(n) for n in names]
         self.classes = list(names)
-        self.attributes = torch.as_tensor(attributes, dtype=torch.float32)
+        self.attributes = self.attributes[index]
+
+    def use_classes(self, names: Sequence[str], attributes: np.ndarray,
+                    source: str | Path = "candidate classes") -> None:
+        """Replace the candidate classes: ``names`` and their raw attribute values (K, A), in
+        the checkpoint's attribute order (``attribute_names``). They are normalised as the
+        training classes were (``data.normalize``); ``source`` names them in errors."""
+        att = np.asarray(attributes, dtype=np.float64)
+        names = list(names)
+        expected = (len(names), len(self.attribute_names))
+        if att.shape != expected or not names:
+            raise UserError(f"expected attributes of shape {expected} (classes, attributes), got {att.shape}", source)
+        if len(set(names)) != len(names):
+            raise UserError("class names must be distinct", source)
+        check_semantics(att, names, Path(source))
+        self.classes = names
+        self.attributes = torch.as_tensor(normalize_semantics(att, self.cfg.data.normalize, names, Path(source)))
 
     def load_image(self, path: str | Path) -> torch.Tensor:
         try:
