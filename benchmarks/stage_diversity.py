@@ -55,9 +55,9 @@ def analyse(run: Path) -> dict[str, np.ndarray]:
             maps = list(x) if isinstance(x, (list, tuple)) else model.backbone(x)
             z, attn = model.forward_maps(maps, return_attention=True)
         tokens = math.prod(model.token_grid(maps))
-        for l, a in enumerate(attn):
-            separate[l] = a.shape[-1] > tokens
-            share[l] += a[..., tokens:].float().sum(-1).mean(-1).sum().item()
+        for stage, a in enumerate(attn):
+            separate[stage] = a.shape[-1] > tokens
+            share[stage] += a[..., tokens:].float().sum(-1).mean(-1).sum().item()
         scores = stage_scores(z, attributes, cfg.model.scale)  # (B, L, U)
         stage_pred.append(scores.argmax(-1))
         fused_pred.append(scores.sum(1).argmax(-1))
@@ -65,7 +65,7 @@ def analyse(run: Path) -> dict[str, np.ndarray]:
     per_stage = torch.cat(stage_pred).numpy()
     fused = torch.cat(fused_pred).numpy()
     y = torch.cat(labels).numpy()
-    t1 = [100 * per_class_accuracy(unseen[per_stage[:, l]], y, unseen) for l in range(L)]
+    t1 = [100 * per_class_accuracy(unseen[per_stage[:, i]], y, unseen) for i in range(L)]
     agree = np.array([[100 * np.mean(per_stage[:, i] == per_stage[:, j]) for j in range(L)] for i in range(L)])
     return {"stage_t1": np.array(t1), "fused_t1": np.array(100 * per_class_accuracy(unseen[fused], y, unseen)),
             "scab_share": np.where(separate, 100 * share / len(y), np.nan), "agree": agree}
