@@ -42,7 +42,7 @@ def summary(explanation: Explanation) -> str:
     width = max(len("attribute"), *(len(a) for a in explanation.attributes))
     stages = "/".join(str(i + 1) for i in range(len(explanation.stages)))
     lines.append(f"{'attribute':<{width}}  contribution  attention on SCAB tokens (stage {stages})")
-    shares = [s.fused_share if s.fused is not None else None for s in explanation.stages]
+    shares = [s.fused_share for s in explanation.stages]
     for i, (name, c) in enumerate(zip(explanation.attributes, explanation.contributions)):
         cells = " / ".join("-" if sh is None else f"{float(sh[i]):.2f}" for sh in shares)
         lines.append(f"{name:<{width}}  {c:>+12.3f}  {cells}")

@@ -31,11 +31,9 @@ class StageAttention:
     fused: Tensor | None  # (K, H, W): on its SCAB tokens u_hat_l; None without fusion
 
     @property
-    def fused_share(self) -> Tensor:
-        """(K,): each attribute's share of attention on the SCAB tokens (0 without fusion)."""
-        if self.fused is None:
-            return torch.zeros(self.own.shape[0])
-        return self.fused.sum((1, 2))
+    def fused_share(self) -> Tensor | None:
+        """(K,): each attribute's share of attention on the SCAB tokens (None without them)."""
+        return None if self.fused is None else self.fused.sum((1, 2))
 
 
 def split_tokens(attn: Tensor, size: tuple[int, int]) -> StageAttention:
@@ -74,7 +72,7 @@ class Explanation:
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready summary (without the maps)."""
-        shares = [s.fused_share.tolist() if s.fused is not None else None for s in self.stages]
+        shares = [None if s.fused_share is None else s.fused_share.tolist() for s in self.stages]
         return {
             "image": self.image,
             "class": self.class_name,
@@ -152,11 +150,12 @@ def colorize(values: np.ndarray) -> np.ndarray:
     return (_ANCHORS[low] * (1 - frac) + _ANCHORS[low + 1] * frac).round().astype(np.uint8)
 
 
-def _overlay(crop: Image.Image, heat: Tensor, peak: float, tile: int) -> Image.Image:
-    """A (H, W) attention map, upsampled and scaled by ``peak``, blended over the crop."""
-    up = F.interpolate(heat[None, None], size=(tile, tile), mode="bilinear", align_corners=False)[0, 0]
+def _overlay(tile_image: Image.Image, heat: Tensor, peak: float) -> Image.Image:
+    """A (H, W) attention map, upsampled to the tile and scaled by ``peak``, blended over it."""
+    size = tile_image.size[::-1]
+    up = F.interpolate(heat[None, None], size=size, mode="bilinear", align_corners=False)[0, 0]
     colour = Image.fromarray(colorize((up / max(peak, 1e-12)).numpy()))
-    return Image.blend(crop.resize((tile, tile)), colour, 0.55)
+    return Image.blend(tile_image, colour, 0.55)
 
 
 def render(explanation: Explanation, tile: int = 160) -> Image.Image:
@@ -185,6 +184,6 @@ def render(explanation: Explanation, tile: int = 160) -> Image.Image:
             parts = [stage.own[r]] + ([stage.fused[r]] if stage.fused is not None else [])
             peak = max(float(p.max()) for p in parts)
             for part in parts:
-                canvas.paste(_overlay(explanation.crop, part, peak, tile), (c * tile, top + label))
+                canvas.paste(_overlay(crop, part, peak), (c * tile, top + label))
                 c += 1
     return canvas
