@@ -39,11 +39,11 @@ def confusion(run: Path) -> tuple[np.ndarray, list[str], np.ndarray]:
     model, cfg = model_from_checkpoint(load_checkpoint(run / SELECTED))
     data = build_data(cfg.data)
     inputs = Inputs.create(cfg, data, model, torch.device("cpu"))
-    z = predict_split(inputs, data.test_unseen, torch.device("cpu"), cfg.train.amp, f"{run.name}")
+    z, labels = predict_split(inputs, data.test_unseen, torch.device("cpu"), cfg.train.amp, f"{run.name}")
     unseen = np.asarray(data.unseen)
     attributes = torch.as_tensor(data.attributes, dtype=torch.float32)
     scores = stage_scores(z, attributes, cfg.model.scale).sum(1).numpy()
-    counts = zsl_confusion(scores, [y for _, y in data.test_unseen], unseen)
+    counts = zsl_confusion(scores, labels, unseen)
     names = [data.classes[c] for c in unseen]
     return counts, names, np.asarray(data.attributes, dtype=np.float64)[unseen]
 

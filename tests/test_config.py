@@ -16,7 +16,8 @@ def test_overrides_are_typed_and_checked():
     for bad, key in (("train.lr=fast", "train.lr"), ("train.freeze_bn=maybe", "train.freeze_bn"),
                      ("train.frozen_epochs=-1", "train.frozen_epochs"),
                      ("model.norm_position=decoder", "model.norm_position must be tokens or maps"),
-                     ("model.fusion_tokens=sum", "model.fusion_tokens must be concat or add")):
+                     ("model.fusion_tokens=sum", "model.fusion_tokens must be concat or add"),
+                     ("data.val_images=0", "data.val_images must be > 0 when data.val_classes > 0")):
         with pytest.raises(UserError, match=key):
             load_config("cub100", [bad])
 

@@ -12,7 +12,9 @@ import torch
 
 from mgmrn.config import load_config
 from mgmrn.data.build import class_index_map
-from mgmrn.data.semantics import embed_attribute_names, load_attribute_vectors, normalize_semantics
+from mgmrn.data.semantics import (
+    SemanticsNormalizer, embed_attribute_names, load_attribute_vectors, normalize_semantics,
+)
 from mgmrn.errors import UserError
 
 SOURCE = Path("class_attributes.csv")
@@ -32,6 +34,16 @@ def test_normalisations() -> None:
     constant = np.ones((3, 2))  # constant columns stay finite
     assert np.isfinite(normalize_semantics(constant, "zscore", CLASSES, SOURCE)).all()
     assert np.isfinite(normalize_semantics(constant, "minmax", CLASSES, SOURCE)).all()
+
+
+@pytest.mark.parametrize("method", ["none", "l2", "minmax", "zscore"])
+def test_fitted_normaliser_treats_new_classes_like_the_training_ones(method: str) -> None:
+    """One class normalised alone, after a checkpoint round trip, equals its row of the whole
+    set's normalisation (minmax / zscore keep the training classes' statistics)."""
+    fitted = SemanticsNormalizer.from_state(SemanticsNormalizer.fit(ATT, method).state())
+    whole = normalize_semantics(ATT, method, CLASSES, SOURCE)
+    for row, name in enumerate(CLASSES):
+        assert np.allclose(fitted(ATT[row : row + 1], [name], SOURCE), whole[row : row + 1])
 
 
 def test_zero_row_cannot_be_l2_normalised() -> None:

@@ -345,3 +345,35 @@ def test_freeze_bn_keeps_running_statistics_while_fine_tuning(tmp_path: Path):
     weights = [k for k in pretrained if k.endswith("weight")]
     assert stats and all(torch.equal(tuned[f"backbone.{k}"], pretrained[k]) for k in stats)
     assert any(not torch.equal(tuned[f"backbone.{k}"], pretrained[k]) for k in weights)
+
+
+def test_on_corrupt_skip_leaves_unreadable_images_out_of_cache_training_and_metrics(tmp_path: Path, capsys):
+    """``data.on_corrupt=skip``: an unreadable test image has no cached maps and is scored
+    nowhere (neither from the cache nor from images); with ``stop``, a cache that skipped it is
+    a one-line user error naming the cache."""
+    from mgmrn.config import load_config
+    from mgmrn.data.build import build_data
+    from mgmrn.engine.evaluate import predict_split
+    from mgmrn.engine.inputs import Inputs
+    from mgmrn.engine.predict import model_from_checkpoint
+
+    args = tiny(tmp_path)
+    data = build_data(load_config("demo", args[1::2]).data)
+    bad = data.test_unseen[0][0]
+    Path(bad).write_text("not an image")
+    run = tmp_path / "run"
+    assert main(["train", "demo", *args, "--set", "data.on_corrupt=skip", "--output", str(run)]) == 0
+    skipped = list((tmp_path / "features").glob("*/skipped.json"))
+    assert len(skipped) == 1 and json.loads(skipped[0].read_text()) == [bad]
+    model, cfg = model_from_checkpoint(load_checkpoint(run))
+    for frozen in (True, False):  # cached maps, then images through the skipping loader
+        cfg.train.freeze_backbone = frozen
+        inputs = Inputs.create(cfg, data, model, torch.device("cpu"))
+        z, labels = predict_split(inputs, data.test_unseen, torch.device("cpu"), "none", "test")
+        assert len(z) == len(labels) == len(data.test_unseen) - 1
+        assert labels == [y for p, y in data.test_unseen if p != bad]
+    assert main(["eval", str(run)]) == 0  # the run's own config says skip
+    capsys.readouterr()
+    assert main(["eval", str(run), "--set", "data.on_corrupt=stop"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "1 images could not be read" in err and "data.on_corrupt=skip" in err

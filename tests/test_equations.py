@@ -45,6 +45,18 @@ def test_eq1_assignments():
     torch.testing.assert_close(a.sum(1), torch.ones(2, 3, 4, dtype=torch.float64))
 
 
+def test_eq1_assignments_stay_float32_under_bf16_autocast():
+    """Eq. 1's distances cancel (||f||^2 - 2 f.r + ||r||^2): they are computed in float32 even
+    inside a bf16 autocast region."""
+    torch.manual_seed(0)
+    rfm = RegionFeatureMining(256, 5, pooling="region")
+    f = torch.relu(torch.randn(2, 256, 6, 6)) * 3
+    exact = rfm.assignments(f)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        cast = rfm.assignments(f)
+    torch.testing.assert_close(cast, exact, atol=1e-5, rtol=0)
+
+
 def test_eq2_paper_pooling_is_f_over_m_and_prototypes_get_no_gradient():
     rfm = RegionFeatureMining(6, 5, pooling="paper").double()
     f = torch.randn(2, 6, 4, 4, dtype=torch.float64, requires_grad=True)
@@ -139,6 +151,10 @@ def test_plain_fusion_without_scab_and_detach():
     torch.testing.assert_close(tokens[:, 4:], s.flatten(2).transpose(1, 2))
     tokens.sum().backward()
     assert coarse.grad is None  # coarse features detached
+
+    own = g.clone().requires_grad_()  # the coarsest stage refining itself keeps its gradient
+    block(own, [own])[:, 4:].sum().backward()
+    assert own.grad is not None and own.grad.abs().sum() > 0
 
 
 @pytest.mark.parametrize("embedding,scaled,token_norm", [("paper", True, False), ("free", False, True)])

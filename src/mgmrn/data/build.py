@@ -26,8 +26,7 @@ from mgmrn.data.config import DataConfig
 from mgmrn.data.images import CorruptItem, ImageDataset
 from mgmrn.data.samplers import EpisodicBatchSampler, RandomBatchSampler, RankBatches
 from mgmrn.data.semantics import (
-    ClassIndexMap, class_index_map, embed_attribute_names, load_attribute_vectors,
-    normalize_semantics,
+    ClassIndexMap, SemanticsNormalizer, class_index_map, embed_attribute_names, load_attribute_vectors,
 )
 from mgmrn.data.splits import ValSplit, make_val_split, seen_unseen_classes
 from mgmrn.data.transforms import build_transforms
@@ -55,6 +54,7 @@ class ZSLData:
     test_seen: list[Sample]
     test_unseen: list[Sample]
     val: ValSplit
+    normalizer: SemanticsNormalizer  # data.normalize fitted on these classes (applied to new ones too)
     problems: list[str] = field(default_factory=list)  # non-fatal findings
 
     def summary(self) -> dict[str, Any]:
@@ -146,15 +146,15 @@ def build_data(cfg: DataConfig) -> ZSLData:
     vectors, note = _attribute_vectors(cfg, source, names)
     if vectors is not None and cfg.center_vectors:
         vectors = vectors - vectors.mean(0, keepdims=True)
-    attributes = normalize_semantics(source.attributes, cfg.normalize, source.classes,
-                                     source.semantics_file)
+    normalizer = SemanticsNormalizer.fit(source.attributes, cfg.normalize)
+    attributes = normalizer(source.attributes, source.classes, source.semantics_file)
     train = source.splits["train"]
     return ZSLData(
         classes=source.classes, attributes=attributes, attribute_names=names,
         attribute_vectors=vectors, seen=seen, unseen=unseen, train=train,
         test_seen=source.splits["test_seen"], test_unseen=source.splits["test_unseen"],
         val=make_val_split(train, seen, cfg.val_classes, cfg.val_images, cfg.val_seed),
-        problems=source.problems + ([note] if note else []),
+        problems=source.problems + ([note] if note else []), normalizer=normalizer,
     )
 
 

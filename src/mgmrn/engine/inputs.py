@@ -15,6 +15,7 @@ from mgmrn.data.build import ZSLData, make_batch_sampler, make_loader
 from mgmrn.data.transforms import build_transforms
 from mgmrn.engine.cache import CachedMaps, FeatureCache, cache_key, default_cache_dir
 from mgmrn.engine.distributed import barrier, is_main, rank_and_world, shard
+from mgmrn.errors import UserError
 from mgmrn.models.mgmrn import MgMRN
 
 Samples = Sequence[tuple[str, int]]
@@ -69,6 +70,12 @@ class Inputs:
             print(f"feature cache: reusing {cache.folder}")
         barrier()  # other processes wait for the main one's extraction
         cache.arrays = cache.open(L)
+        if cache.skipped and self.cfg.data.on_corrupt == "stop":
+            raise UserError(
+                f"{len(cache.skipped)} images could not be read when this feature cache was extracted "
+                f"(e.g. {sorted(cache.skipped)[0]}); set data.on_corrupt=skip to leave them out, or fix them "
+                "(a changed file gets a new cache)", cache.folder,
+            )
         return cache
 
     def train_loader(self, samples: Samples, epoch: int) -> DataLoader:
@@ -82,6 +89,7 @@ class Inputs:
                 ways=d.ways, shots=d.shots, batches_per_epoch=t.max_batches, seed=seed,
                 workers=t.workers, on_corrupt=d.on_corrupt, rank=rank, world=world,
             )
+        samples = [s for s in samples if s[0] not in self.cache.skipped]  # type: ignore[union-attr]
         labels = [y for _, y in samples]
         sampler = make_batch_sampler(labels, d.batch_size, train=True, sampler=d.sampler, ways=d.ways,
                                      shots=d.shots, batches_per_epoch=t.max_batches, seed=seed,
@@ -91,6 +99,8 @@ class Inputs:
     def eval_loader(self, samples: Samples) -> DataLoader:
         """Fixed-order batches of this rank's share of ``samples`` (each sample on one rank)."""
         mine = shard(len(samples))
+        if self.use_cache:  # images the extraction could not read have no maps
+            mine = [i for i in mine if samples[i][0] not in self.cache.skipped]  # type: ignore[union-attr]
         subset = [samples[i] for i in mine]
         bs = self.cfg.eval.batch_size
         if not self.use_cache:

@@ -11,7 +11,7 @@ import torch
 from PIL import Image, UnidentifiedImageError
 
 from mgmrn.config import Config, from_dict
-from mgmrn.data.semantics import check_semantics, normalize_semantics
+from mgmrn.data.semantics import SemanticsNormalizer, check_semantics
 from mgmrn.data.transforms import build_transforms
 from mgmrn.engine.checkpoint import load_checkpoint
 from mgmrn.errors import UserError
@@ -42,6 +42,12 @@ class Predictor:
         self.attribute_names: list[str] = list(self.state["attribute_names"])
         self.classes: list[str] = list(self.state["classes"])
         self.attributes = torch.as_tensor(self.state["attributes"], dtype=torch.float32)
+        saved = self.state.get("normalizer")  # checkpoints before 2026-11-29 lack it
+        self.normalizer: SemanticsNormalizer | None = (
+            SemanticsNormalizer.from_state(saved) if saved is not None
+            else SemanticsNormalizer(self.cfg.data.normalize) if self.cfg.data.normalize in ("l2", "none")
+            else None  # minmax / zscore statistics were not saved
+        )
 
     def restrict_to(self, names: Sequence[str]) -> None:
         """Keep only these of the current candidate classes (e.g. the checkpoint's unseen ones)."""
@@ -65,8 +71,11 @@ class Predictor:
         if len(set(names)) != len(names):
             raise UserError("class names must be distinct", source)
         check_semantics(att, names, Path(source))
+        if self.normalizer is None:
+            raise UserError(f"this checkpoint predates saved data.normalize statistics ({self.cfg.data.normalize}); "
+                            "retrain it to classify new classes", source)
         self.classes = names
-        self.attributes = torch.as_tensor(normalize_semantics(att, self.cfg.data.normalize, names, Path(source)))
+        self.attributes = torch.as_tensor(self.normalizer(att, names, Path(source)))
 
     def load_image(self, path: str | Path) -> torch.Tensor:
         try:

@@ -202,11 +202,11 @@ class Trainer:
         self.net.eval()
         v = self.data.val
         amp = self.cfg.train.amp
-        z_s = predict_split(self.inputs, v.val_seen, self.device, amp, "val seen")
-        z_u = predict_split(self.inputs, v.val_unseen, self.device, amp, "val unseen")
+        z_s, y_s = predict_split(self.inputs, v.val_seen, self.device, amp, "val seen")
+        z_u, y_u = predict_split(self.inputs, v.val_unseen, self.device, amp, "val unseen")
         s_s, s_u = (stage_scores(z, self.attributes, self.cfg.model.scale) for z in (z_s, z_u))
         return score_metrics(
-            s_s, [y for _, y in v.val_seen], s_u, [y for _, y in v.val_unseen],
+            s_s, y_s, s_u, y_u,
             np.asarray(v.val_seen_classes), np.asarray(v.val_unseen_classes),
             calibration="test-sweep", gamma=None, grid=sweep_grid(self.cfg.eval.gamma_steps), per_stage=False,
         )
@@ -238,6 +238,7 @@ class Trainer:
             "model": self.model.state_dict(),
             "classes": list(d.classes),
             "attributes": torch.as_tensor(d.attributes),
+            "normalizer": d.normalizer.state(),
             "attribute_names": list(d.attribute_names),
             "attribute_vectors": None if d.attribute_vectors is None else torch.as_tensor(d.attribute_vectors),
             "seen": torch.as_tensor(d.seen),
@@ -298,8 +299,8 @@ def evaluate_checkpoint_model(
     """Test metrics (fused and per stage) under ``cfg.eval.calibration``."""
     model.eval()
     amp = cfg.train.amp
-    z_s = predict_split(inputs, data.test_seen, device, amp, "test seen")
-    z_u = predict_split(inputs, data.test_unseen, device, amp, "test unseen")
+    z_s, y_s = predict_split(inputs, data.test_seen, device, amp, "test seen")
+    z_u, y_u = predict_split(inputs, data.test_unseen, device, amp, "test unseen")
     attributes = torch.as_tensor(data.attributes, dtype=torch.float32)
     s_s, s_u = (stage_scores(z, attributes, cfg.model.scale) for z in (z_s, z_u))
     calibration = cfg.eval.calibration
@@ -307,6 +308,5 @@ def evaluate_checkpoint_model(
         gamma = cfg.eval.gamma
     if calibration == "val" and gamma is None:
         raise UserError("eval.calibration=val needs a gamma chosen on validation (train with train.select=val)")
-    y_s, y_u = [y for _, y in data.test_seen], [y for _, y in data.test_unseen]
     return score_metrics(s_s, y_s, s_u, y_u, data.seen, data.unseen, calibration=calibration, gamma=gamma,
                          grid=sweep_grid(cfg.eval.gamma_steps), class_names=data.classes)

@@ -60,7 +60,8 @@ class RegionFeatureMining(nn.Module):
     def assignments(self, f: Tensor) -> Tensor:
         """Eq. (1) for this stage's prototypes, (B, M, H, W), computed in at least float32."""
         dtype = torch.promote_types(f.dtype, torch.float32)
-        a = region_assignments(f.to(dtype), self.prototypes.to(dtype), self.sigma.to(dtype))
+        with torch.autocast(f.device.type, enabled=False):  # autocast would run the einsum in bf16
+            a = region_assignments(f.to(dtype), self.prototypes.to(dtype), self.sigma.to(dtype))
         return a.to(f.dtype)
 
     def forward(self, f: Tensor) -> Tensor:

@@ -59,8 +59,8 @@ class SpatialChannelAttention(nn.Module):
         return a_s, a_c
 
     def forward(self, g: Tensor, sources: list[Tensor]) -> Tensor:
-        if self.detach_sources:
-            sources = [x.detach() for x in sources]
+        if self.detach_sources:  # coarser stages only: a stage refining itself keeps its gradient
+            sources = [x if x is g else x.detach() for x in sources]
         s = self.fuse(torch.cat(sources, 1))
         if self.attention:
             a_s, a_c = self.masks(s)
