@@ -28,3 +28,28 @@ def test_every_preset_loads_and_the_fine_tuning_preset_extends_cub100():
     base, ft = load_config("cub100", []), load_config("cub100-ft", [])
     assert ft.model == base.model and ft.data == base.data
     assert not ft.train.freeze_backbone and ft.train.freeze_bn and 0 < ft.train.frozen_epochs < ft.train.epochs
+
+
+def test_relative_paths_become_absolute_and_bases_resolve_beside_their_file(tmp_path, monkeypatch):
+    """A run's saved config names its files absolutely; ``base:`` is found beside the file that
+    names it; a ``base:`` loop and a YAML syntax error are one-line user errors."""
+    from mgmrn.config import absolute_paths
+
+    monkeypatch.chdir(tmp_path)
+    cfg = load_config("cub100", ["data.w2v=none", "model.pretrained=weights/r101.pth"])
+    absolute_paths(cfg)
+    assert cfg.data.root == str((tmp_path / ".." / "shared/data/cub100").resolve())
+    assert cfg.model.pretrained == str(tmp_path / "weights/r101.pth")
+    assert cfg.data.w2v == "none" and cfg.train.cache_dir == ""  # not paths: unchanged
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "sub" / "parent.yaml").write_text("base: cub100\ntrain:\n  epochs: 3\n")
+    (tmp_path / "sub" / "child.yaml").write_text("base: parent.yaml\ntrain:\n  lr: 0.01\n")
+    child = load_config(str(tmp_path / "sub" / "child.yaml"))
+    assert (child.train.epochs, child.train.lr, child.model.backbone) == (3, 0.01, "tf_efficientnet_lite0")
+    (tmp_path / "loop.yaml").write_text("base: loop.yaml\n")
+    with pytest.raises(UserError, match="'base:' loops back to"):
+        load_config("loop.yaml")
+    (tmp_path / "broken.yaml").write_text("train:\n  epochs: [2\n")
+    with pytest.raises(UserError, match=r"broken.yaml: invalid YAML at line 3, column 1: expected ','") as err:
+        load_config("broken.yaml")
+    assert "\n" not in str(err.value)

@@ -86,7 +86,7 @@ def test_without_vectors_and_unlisted_files(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("missing, message", [
     ("images", r"set/images: image folder not found \(expected a folder\)"),
-    ("class_attributes.csv", r"set/class_attributes.csv: class_attributes.csv \(class semantics\) not found"),
+    ("class_attributes.csv", r"set/class_attributes.csv: class-attribute CSV not found"),
     ("splits.csv", r"set/splits.csv: splits.csv \(image splits\) not found"),
 ])
 def test_missing_parts(folder: Path, missing: str, message: str) -> None:
@@ -113,7 +113,7 @@ BAD_CASES = {
         r"splits.csv: line \d+: class 'blue_square' has no row in class_attributes.csv"),
     "NaN attribute": (
         "class_attributes.csv", "blue_round,0,1,1,0", "blue_round,0,nan,1,0",
-        r"class_attributes.csv: line 3: class 'blue_round' has a nan value for attribute 'blue'"),
+        r"class_attributes.csv: line 3: class 'blue_round' has a non-finite value \(nan\) for attribute 'blue'"),
     "non-numeric attribute": (
         "class_attributes.csv", "blue_round,0,1,1,0", "blue_round,0,,1,0",
         r"class_attributes.csv: line 3: class 'blue_round' has a non-numeric value '' for attribute 'blue'"),
@@ -156,6 +156,9 @@ BAD_CASES = {
         "splits.csv", "red_square/0.png,test_unseen\nred_square/1.png,test_unseen\n"
                       "red_square/2.png,test_unseen\n", "",
         r"splits.csv: no test_unseen images: a zero-shot set needs unseen classes"),
+    "no test_seen images": (
+        "splits.csv", ",test_seen", ",train",
+        r"splits.csv: no test_seen images: GZSL evaluation needs held-out images of the seen classes"),
 }
 
 
@@ -207,4 +210,4 @@ def test_cli_reports_bad_input_in_one_line(folder: Path, tmp_path: Path) -> None
     assert "Traceback" not in result.stderr and result.stdout == ""
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1
-    assert "class_attributes.csv: line 3: class 'blue_round' has a nan value" in lines[0]
+    assert "class_attributes.csv: line 3: class 'blue_round' has a non-finite value (nan)" in lines[0]

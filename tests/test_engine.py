@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -40,8 +41,11 @@ def run_dir(tmp_path_factory) -> Path:
 
 
 def test_train_writes_run_directory(run_dir: Path):
+    umask = os.umask(0)
+    os.umask(umask)
     for name in ("config.yaml", "model.pt", "last.pt", "log.csv", "metrics.json"):
         assert (run_dir / name).is_file(), name
+        assert (run_dir / name).stat().st_mode & 0o777 == 0o666 & ~umask, name  # not mkstemp's 0600
     assert list((run_dir / "tb").glob("events.out.tfevents.*"))
     metrics = json.loads((run_dir / "metrics.json").read_text())
     assert all(k in metrics for k in CONTRACT)
@@ -377,3 +381,38 @@ def test_on_corrupt_skip_leaves_unreadable_images_out_of_cache_training_and_metr
     assert main(["eval", str(run), "--set", "data.on_corrupt=stop"]) == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "1 images could not be read" in err and "data.on_corrupt=skip" in err
+
+
+def test_predict_applies_the_validation_gamma_to_seen_classes(run_dir: Path, capsys):
+    """``mgmrn predict`` ranks the checkpoint's classes as GZSL evaluation does (gamma off the
+    seen classes' scores, Eq. 14 otherwise); ``--no-calibration`` gives the raw scores."""
+    from mgmrn.engine.predict import Predictor
+
+    state = load_checkpoint(run_dir)
+    assert state["gamma"] > 0
+    images, _ = _unseen_images(run_dir)
+    k = len(state["classes"])
+    outputs = []
+    for extra in ([], ["--no-calibration"]):
+        capsys.readouterr()
+        assert main(["predict", str(run_dir), *images, "--top-k", str(k), "--json", *extra]) == 0
+        outputs.append([{t["class"]: t["score"] for t in json.loads(line)["top"]}
+                        for line in capsys.readouterr().out.strip().splitlines()])
+    seen = {state["classes"][int(c)] for c in state["seen"]}
+    for calibrated, raw in zip(*outputs):
+        for name, score in raw.items():
+            assert calibrated[name] == pytest.approx(score - state["gamma"] * (name in seen), abs=1e-4)
+    predictor = Predictor(run_dir)
+    predictor.restrict_to(sorted(seen)[:2])
+    assert predictor.seen.all()  # restricting keeps which classes are seen
+
+
+def test_train_refuses_to_overwrite_a_run_or_a_file(run_dir: Path, capsys):
+    for output, needle in ((run_dir, "already holds a run: continue it with --resume, replace it with --overwrite"),
+                           (run_dir / "metrics.json", "--output must be a directory")):
+        before = (run_dir / "model.pt").stat().st_mtime_ns
+        capsys.readouterr()
+        assert main(["train", "demo", "--output", str(output)]) == 2
+        err = capsys.readouterr().err.strip()
+        assert needle in err and len(err.splitlines()) == 1
+        assert (run_dir / "model.pt").stat().st_mtime_ns == before

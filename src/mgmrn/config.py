@@ -9,6 +9,7 @@ against the dataclass field. Unknown keys are user errors.
 from __future__ import annotations
 
 import dataclasses
+import os
 import types
 import typing
 from dataclasses import dataclass, field
@@ -42,13 +43,15 @@ def preset_names() -> list[str]:
     return sorted(p.name[:-5] for p in folder.iterdir() if p.name.endswith(".yaml"))
 
 
-def _read_yaml(source: str) -> dict[str, Any]:
+def _read_yaml(source: str, chain: tuple[str, ...] = ()) -> dict[str, Any]:
+    """A preset or YAML file as nested dicts, with its ``base:`` (a preset name, or a YAML path
+    relative to the file that names it) merged underneath; ``chain`` lists the files that led here."""
     path = Path(source)
     if source in preset_names():
         text = (resources.files("mgmrn") / "presets" / f"{source}.yaml").read_text()
         origin = f"preset '{source}'"
     elif path.suffix in (".yaml", ".yml") or path.exists():
-        if not path.is_file():
+        if not path.exists() or path.is_dir():
             raise UserError("config file not found", path)
         text = path.read_text()
         origin = str(path)
@@ -57,18 +60,28 @@ def _read_yaml(source: str) -> dict[str, Any]:
             f"unknown preset '{source}' (presets: {', '.join(preset_names())}; "
             "or give a path to a YAML file)"
         )
+    identity = origin if source in preset_names() else str(path.resolve())
+    if identity in chain:
+        raise UserError(f"'base:' loops back to {origin} ({' -> '.join([*chain, identity])})")
     try:
         data = yaml.safe_load(text) or {}
     except yaml.YAMLError as exc:
-        raise UserError(f"invalid YAML: {exc}", origin) from None
+        mark = getattr(exc, "problem_mark", None)
+        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark is not None else ""
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise UserError(f"invalid YAML at {where}{problem}", origin) from None
     if not isinstance(data, dict):
         raise UserError("a config must be a mapping of sections", origin)
     base = data.pop("base", None)
-    if base is not None:
-        merged = _read_yaml(str(base))
-        deep_update(merged, data)
-        return merged
-    return data
+    if base is None:
+        return data
+    base = str(base)
+    beside = path.parent / base
+    if base not in preset_names() and source not in preset_names() and beside.exists():
+        base = str(beside)
+    merged = _read_yaml(base, (*chain, identity))
+    deep_update(merged, data)
+    return merged
 
 
 def deep_update(target: dict[str, Any], update: dict[str, Any]) -> None:
@@ -200,6 +213,24 @@ def load_config(source: str | None = None, overrides: list[str] | None = None, s
         upgrade_saved(values)
     deep_update(values, parse_overrides(overrides or []))
     return from_dict(values)
+
+
+# Keys that name files or folders, and their values that are not paths.
+PATH_KEYS = {
+    ("data", "root"): ("",), ("data", "splits"): ("",), ("data", "w2v"): ("", "none", "text"),
+    ("data", "attribute_names"): ("",), ("data", "cache_dir"): ("",), ("train", "cache_dir"): ("",),
+    ("model", "pretrained"): ("auto", "none"),
+}
+
+
+def absolute_paths(cfg: Config) -> None:
+    """Make the config's relative paths absolute (from the current directory), so that a run's
+    saved config reads the same files from any directory."""
+    for (section, key), not_paths in PATH_KEYS.items():
+        part = getattr(cfg, section)
+        value = getattr(part, key)
+        if isinstance(value, str) and value not in not_paths:
+            setattr(part, key, os.path.abspath(os.path.expanduser(value)))
 
 
 def save_config(cfg: Config, path: str | Path) -> None:

@@ -25,7 +25,8 @@ COMMANDS = {
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="mgmrn", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        prog="mgmrn", description="Zero-shot image classification with Mg-MRN (train, evaluate, predict, explain).")
     parser.add_argument("--version", action="version", version=f"mgmrn {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for name, (module, help_text) in COMMANDS.items():

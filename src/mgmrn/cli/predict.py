@@ -1,7 +1,8 @@
 """``mgmrn predict CHECKPOINT IMAGE... [--classes CSV] [--top-k K] [--json]``.
 
 Without ``--classes`` images are classified among the checkpoint's classes (seen and
-unseen). With ``--classes`` (a CSV like ``class_attributes.csv``: ``class`` then one column
+unseen), with the seen classes' scores lowered by the gamma chosen on validation (as in GZSL
+evaluation; ``--no-calibration`` ranks by the raw scores). With ``--classes`` (a CSV like ``class_attributes.csv``: ``class`` then one column
 per attribute, named as in training) among any classes described only by their attributes.
 """
 
@@ -24,6 +25,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--classes", type=Path, metavar="CSV", help="candidate classes given by their attributes")
     parser.add_argument("--top-k", type=int, default=5, help="classes listed per image (default 5)")
     parser.add_argument("--json", action="store_true", help="one JSON object per image and line")
+    parser.add_argument("--no-calibration", action="store_true",
+                        help="do not subtract the validation-chosen gamma from the seen classes' scores")
 
 
 def candidate_classes(path: Path, attribute_names: list[str]) -> tuple[list[str], np.ndarray]:
@@ -48,7 +51,7 @@ def run(args: argparse.Namespace) -> int:
     predictor = Predictor(args.checkpoint)
     if args.classes is not None:
         predictor.use_classes(*candidate_classes(args.classes, predictor.attribute_names), source=args.classes)
-    for result in predictor.predict(args.images, top_k=args.top_k):
+    for result in predictor.predict(args.images, top_k=args.top_k, calibrated=not args.no_calibration):
         if args.json:
             print(json.dumps(result))
         else:

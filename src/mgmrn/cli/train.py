@@ -1,8 +1,9 @@
-"""``mgmrn train CONFIG [--set ...] [--output DIR] [--resume DIR]``."""
+"""``mgmrn train CONFIG [--set ...] [--output DIR [--overwrite]] [--resume DIR]``."""
 
 from __future__ import annotations
 
 import argparse
+import shutil
 import time
 from pathlib import Path
 
@@ -15,7 +16,9 @@ from mgmrn.errors import UserError
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_config_arguments(parser, nargs="?")
     parser.add_argument("--output", type=Path, help="run directory (default: runs/<config>-<time>)")
-    parser.add_argument("--resume", type=Path, metavar="DIR", help="continue the run in DIR where it stopped")
+    parser.add_argument("--resume", type=Path, metavar="DIR",
+                        help="continue the run in DIR where it stopped (--set may change e.g. train.epochs)")
+    parser.add_argument("--overwrite", action="store_true", help="replace a run already in --output")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -30,10 +33,24 @@ def run(args: argparse.Namespace) -> int:
             raise UserError("give a CONFIG (preset name or YAML file) or --resume DIR")
         cfg = load_config(args.config, args.overrides)
         output = args.output or Path("runs") / f"{Path(args.config).stem}-{time.strftime('%Y%m%d-%H%M%S')}"
+        check_new_output(output, args.overwrite)
     metrics = Trainer(cfg, output).run(resume=args.resume is not None)
     print(format_metrics(metrics))
     print(f"run directory: {output}")
     return 0
+
+
+def check_new_output(output: Path, overwrite: bool) -> None:
+    """A UserError unless ``output`` can take a new run (with ``overwrite``: its old run's
+    TensorBoard events are removed, the other files are replaced as the run writes them)."""
+    if output.exists() and not output.is_dir():
+        raise UserError("--output must be a directory, and this is a file", output)
+    if not (output / "config.yaml").exists():
+        return
+    if not overwrite:
+        raise UserError("already holds a run: continue it with --resume, replace it with --overwrite, "
+                        "or choose another --output", output)
+    shutil.rmtree(output / "tb", ignore_errors=True)
 
 
 def format_metrics(m: dict) -> str:

@@ -37,8 +37,9 @@ def _csv_rows(path: Path) -> list[tuple[int, list[str]]]:
 
 
 def read_class_attributes(path: Path) -> tuple[list[str], np.ndarray, list[str]]:
-    """Class names, their attribute rows and the attribute names of ``class_attributes.csv``."""
-    rows = _csv_rows(require_file(path, f"{ATTRIBUTES} (class semantics)"))
+    """Class names, their attribute rows and the attribute names of a class-attribute CSV
+    (``class_attributes.csv``, or ``--classes`` of ``mgmrn predict``)."""
+    rows = _csv_rows(require_file(path, "class-attribute CSV"))
     if not rows or rows[0][1][0].strip() != "class" or len(rows[0][1]) < 2:
         raise UserError("the header must be 'class' followed by one column per attribute", path)
     names = [h.strip() for h in rows[0][1][1:]]
@@ -66,7 +67,7 @@ def read_class_attributes(path: Path) -> tuple[list[str], np.ndarray, list[str]]
                 ) from None
             if not math.isfinite(value):
                 raise UserError(
-                    f"line {lineno}: class '{name}' has a {cell.strip()} value for attribute "
+                    f"line {lineno}: class '{name}' has a non-finite value ({cell.strip()}) for attribute "
                     f"'{attribute}'", path,
                 )
             parsed.append(value)

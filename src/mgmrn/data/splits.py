@@ -41,6 +41,8 @@ def seen_unseen_classes(splits: dict[str, list[Sample]], classes: list[str],
         raise UserError("no training images", source)
     if not splits["test_unseen"]:
         raise UserError("no test_unseen images: a zero-shot set needs unseen classes", source)
+    if not splits["test_seen"]:
+        raise UserError("no test_seen images: GZSL evaluation needs held-out images of the seen classes", source)
     seen = np.unique(_labels(splits["train"]))
     unseen = np.unique(_labels(splits["test_unseen"]))
     both = np.intersect1d(seen, unseen)

@@ -4,8 +4,8 @@ With ``train.freeze_backbone`` the backbone's stage maps of every image are extr
 with the augmentation-free (test) transform, and stored as memory-mapped float16 arrays,
 one file per stage: ``<cache_dir>/<key>/stage-<k>.npy`` where ``k`` counts stages from the
 last one (``1`` = last) so runs with different L share files. ``key`` hashes the backbone
-name, its weights, the image size, the transform and the image list (paths, sizes, mtimes);
-any change gives a new key. Files are written to a temporary name and renamed when complete.
+name, its weights, the image size, the transform and the image list (absolute paths, sizes,
+mtimes); any change gives a new key. Files are written to a temporary name and renamed when complete.
 """
 
 from __future__ import annotations
@@ -37,7 +37,7 @@ def cache_key(backbone: str, weights_id: str, image_size: int, transform: str, p
     h.update(json.dumps([backbone, weights_id, image_size, transform]).encode())
     for p in paths:
         st = os.stat(p)
-        h.update(f"{p}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
+        h.update(f"{os.path.abspath(p)}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
     return h.hexdigest()[:20]
 
 

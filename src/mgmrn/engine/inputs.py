@@ -65,7 +65,9 @@ class Inputs:
                 workers=self.cfg.train.workers, on_corrupt=self.cfg.data.on_corrupt,
             )
             rate = cache.extract(bb.to(device), loader, L, device)
-            print(f"feature cache: extracted {len(paths)} images at {rate:.1f} img/s into {cache.folder}")
+            skipped = f" ({len(cache.skipped)} unreadable, left out)" if cache.skipped else ""
+            print(f"feature cache: extracted {len(paths) - len(cache.skipped)} images{skipped} at {rate:.1f} img/s "
+                  f"into {cache.folder}")
         elif is_main():
             print(f"feature cache: reusing {cache.folder}")
         barrier()  # other processes wait for the main one's extraction

@@ -32,7 +32,13 @@ def model_from_checkpoint(state: dict[str, Any]) -> tuple[MgMRN, Config]:
 
 
 class Predictor:
-    """Scores images against class attribute vectors with a checkpoint's model (Eq. 14)."""
+    """Scores images against class attribute vectors with a checkpoint's model (Eq. 14).
+
+    Among the checkpoint's own classes (seen and unseen) the scores are calibrated as in GZSL
+    evaluation: the gamma chosen on validation is subtracted from the seen classes' scores
+    (calibrated stacking), so unseen classes can win. Classes given by attributes
+    (:meth:`use_classes`) are all new to the model and are not calibrated.
+    """
 
     def __init__(self, checkpoint: str | Path) -> None:
         self.state = load_checkpoint(checkpoint)
@@ -42,6 +48,9 @@ class Predictor:
         self.attribute_names: list[str] = list(self.state["attribute_names"])
         self.classes: list[str] = list(self.state["classes"])
         self.attributes = torch.as_tensor(self.state["attributes"], dtype=torch.float32)
+        self.seen = torch.zeros(len(self.classes), dtype=torch.bool)  # per candidate class
+        self.seen[torch.as_tensor(self.state["seen"], dtype=torch.long)] = True
+        self.gamma: float = float(self.state.get("gamma") or 0.0)  # 0: trained without validation
         saved = self.state.get("normalizer")  # checkpoints before 2026-11-29 lack it
         self.normalizer: SemanticsNormalizer | None = (
             SemanticsNormalizer.from_state(saved) if saved is not None
@@ -57,6 +66,7 @@ class Predictor:
         index = [self.classes.index(n) for n in names]
         self.classes = list(names)
         self.attributes = self.attributes[index]
+        self.seen = self.seen[index]
 
     def use_classes(self, names: Sequence[str], attributes: np.ndarray,
                     source: str | Path = "candidate classes") -> None:
@@ -76,6 +86,11 @@ class Predictor:
                             "retrain it to classify new classes", source)
         self.classes = names
         self.attributes = torch.as_tensor(self.normalizer(att, names, Path(source)))
+        self.seen = torch.zeros(len(names), dtype=torch.bool)
+
+    def calibrate(self, scores: torch.Tensor) -> torch.Tensor:
+        """Calibrated stacking: ``gamma`` subtracted from the seen candidate classes' scores (B, K)."""
+        return scores - self.gamma * self.seen.to(scores.dtype)
 
     def load_image(self, path: str | Path) -> torch.Tensor:
         try:
@@ -87,14 +102,18 @@ class Predictor:
             raise UserError(f"not a readable image ({exc})", path) from None
 
     @torch.no_grad()
-    def predict(self, paths: Sequence[str | Path], top_k: int = 5, batch_size: int = 16) -> list[dict[str, Any]]:
-        """One ``{"image", "top": [{"class", "score"}...]}`` per image, best first."""
+    def predict(self, paths: Sequence[str | Path], top_k: int = 5, batch_size: int = 16,
+                calibrated: bool = True) -> list[dict[str, Any]]:
+        """One ``{"image", "top": [{"class", "score"}...]}`` per image, best first; ``calibrated``
+        subtracts ``gamma`` from the scores of the checkpoint's seen classes (see the class doc)."""
         results = []
         k = min(top_k, len(self.classes))
         for start in range(0, len(paths), batch_size):
             chunk = paths[start : start + batch_size]
             x = torch.stack([self.load_image(p) for p in chunk])
             scores = fused_scores(self.model(x), self.attributes, self.cfg.model.scale)
+            if calibrated:
+                scores = self.calibrate(scores)
             values, index = scores.topk(k, dim=1)
             for p, vs, ix in zip(chunk, values.tolist(), index.tolist()):
                 results.append({"image": str(p), "top": [{"class": self.classes[i], "score": v} for v, i in zip(vs, ix)]})

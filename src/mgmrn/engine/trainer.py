@@ -22,7 +22,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from mgmrn.config import Config, save_config, to_dict
+from mgmrn.config import Config, absolute_paths, save_config, to_dict
 from mgmrn.data.build import ZSLData, build_data
 from mgmrn.engine.checkpoint import LAST, SELECTED, load_checkpoint, save_checkpoint
 from mgmrn.engine.distributed import barrier, init_distributed, is_main
@@ -76,6 +76,7 @@ class Trainer:
     """Runs ``mgmrn train`` end to end in ``output``."""
 
     def __init__(self, cfg: Config, output: Path) -> None:
+        absolute_paths(cfg)  # the saved config and checkpoints then work from any directory
         self.cfg, self.output = cfg, Path(output)
         self.rank, self.world, self.device = init_distributed()
         seed_everything(cfg.seed, cfg.train.deterministic)

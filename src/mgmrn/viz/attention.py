@@ -65,7 +65,7 @@ class Explanation:
     crop: Image.Image  # the input the model saw (resized, center-cropped)
     class_name: str
     score: float
-    predicted: bool  # whether ``class_name`` is the top-scoring class
+    predicted: bool  # whether ``class_name`` is the predicted class (calibrated, as `mgmrn predict`)
     attributes: list[str]
     contributions: list[float]
     stages: list[StageAttention]
@@ -118,7 +118,7 @@ def explain(
     maps = model.backbone(x[None])
     z, attn = model.forward_maps(maps, return_attention=True)
     scores = fused_scores(z, predictor.attributes, scale)[0]
-    best = int(scores.argmax())
+    best = int(predictor.calibrate(scores[None])[0].argmax())  # as `mgmrn predict` ranks them
     k = best if class_name is None else predictor.classes.index(class_name)
     contrib = attribute_contributions(z[0], predictor.attributes[k], scale)
     if attributes:
