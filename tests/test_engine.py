@@ -208,7 +208,7 @@ def test_attention_bad_input_is_one_line(run_dir: Path, tmp_path: Path, capsys, 
 
 def test_feature_cache_reused_and_resume_is_exact(run_dir: Path, tmp_path: Path, monkeypatch):
     """A second run reuses the cached features; an interrupted run resumed equals a straight one."""
-    cfg_args = tiny(run_dir.parent, "train.scheduler=none")
+    cfg_args = tiny(run_dir.parent, "train.scheduler=cosine")  # resumed with more epochs: the new schedule
 
     def no_extraction(*args, **kwargs):
         raise AssertionError("features extracted again")
@@ -226,7 +226,8 @@ def test_feature_cache_reused_and_resume_is_exact(run_dir: Path, tmp_path: Path,
 
 
 def test_runs_saved_before_norm_position_still_load(tmp_path: Path):
-    """A run saved without ``model.norm_position`` (older versions) evaluates and resumes as ``tokens``."""
+    """A run saved without ``model.norm_position`` (older versions) evaluates and resumes as
+    ``tokens``; keys removed since (``train.log_every``) are dropped."""
     import yaml
 
     run = tmp_path / "old"
@@ -234,10 +235,12 @@ def test_runs_saved_before_norm_position_still_load(tmp_path: Path):
                  "--output", str(run)]) == 0
     saved = yaml.safe_load((run / "config.yaml").read_text())
     del saved["model"]["norm_position"]
+    saved["train"]["log_every"] = 20  # a key removed since (it did nothing)
     (run / "config.yaml").write_text(yaml.safe_dump(saved))
     for name in ("model.pt", "last.pt"):
         state = torch.load(run / name, weights_only=False)
         del state["config"]["model"]["norm_position"]
+        state["config"]["train"]["log_every"] = 20
         torch.save(state, run / name)
     assert load_checkpoint(run)["config"]["model"]["norm_position"] == "tokens"
     assert main(["eval", str(run), "--output", str(tmp_path / "m.json")]) == 0
@@ -277,7 +280,7 @@ def test_ddp_two_processes_gather_each_test_image_once(tmp_path: Path):
     """torchrun with 2 CPU processes (gloo): training batches shared out, evaluation gathered
     without duplicates; the metrics equal a single-process evaluation of the saved model."""
     run = tmp_path / "ddp"
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", "29533",
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
            "-m", "mgmrn", "train", "demo", *tiny(tmp_path, "train.epochs=1", "data.batch_size=8"), "--output", str(run)]
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-2000:]

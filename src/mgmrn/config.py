@@ -34,7 +34,7 @@ class Config:
     loss: LossConfig = field(default_factory=LossConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
-    seed: int = 0
+    seed: int = 0  # seeds the heads' initialisation, batches and flips (runs are reproducible)
 
 
 def preset_names() -> list[str]:
@@ -194,12 +194,17 @@ def from_dict(values: dict[str, Any]) -> Config:
 # Defaults changed since runs were saved with them: a saved config (config.yaml or a
 # checkpoint's, always complete) that lacks the key was written under the old default.
 OLD_DEFAULTS = {("model", "norm_position"): "tokens"}
+# Keys removed since runs were saved with them (they had no effect).
+REMOVED_KEYS = {("train", "log_every")}
 
 
 def upgrade_saved(values: dict[str, Any]) -> dict[str, Any]:
-    """Give a config saved by an earlier version the old defaults of keys it lacks."""
+    """Give a config saved by an earlier version the old defaults of keys it lacks, and drop
+    keys that no longer exist."""
     for (section, key), old in OLD_DEFAULTS.items():
         values.setdefault(section, {}).setdefault(key, old)
+    for section, key in REMOVED_KEYS:
+        values.get(section, {}).pop(key, None)
     return values
 
 

@@ -20,8 +20,8 @@ class LossConfig:
 class TrainConfig:
     """Optimisation. Defaults follow the paper (SGD, lr 5e-4, momentum 0.9, wd 1e-4, batch 32)."""
 
-    epochs: int = 30
-    optimizer: str = "sgd"  # sgd | adamw
+    epochs: int = 30  # per phase (selection, then refit); with train.select=val the best is kept
+    optimizer: str = "sgd"  # sgd | adamw | adam
     lr: float = 5e-4
     head_lr: Optional[float] = None  # learning rate of the heads (default: lr)
     momentum: float = 0.9
@@ -37,20 +37,24 @@ class TrainConfig:
     # keep the backbone's BatchNorm layers on their running statistics while fine-tuning
     # (their affine parameters still train); false: batch statistics, as usual
     freeze_bn: bool = False
+    # the learning-rate schedule of the end-to-end epochs after frozen_epochs: continue (one
+    # schedule over all epochs) | restart (the schedule starts again over the epochs left)
+    finetune_schedule: str = "continue"
     cache_dir: str = ""  # feature cache folder (default: ~/.cache/mgmrn/features)
     cache_flip: float = 0.0  # probability of mirroring cached stage maps in training (frozen backbone)
     amp: str = "auto"  # auto (GPU: bf16 if supported, else fp16; CPU: none) | bf16 (GPU or CPU) | fp16 (GPU) | none
     channels_last: bool = True  # GPU only
     deterministic: bool = False
     max_batches: int = 0  # batches per epoch (0: one pass over the data)
-    log_every: int = 20
     select: str = "val"  # model selection: val (best validation H) | last (last epoch)
     refit: bool = False  # after selection on validation, retrain on all training images
-    workers: int = 2
+    workers: int = 2  # DataLoader worker processes for images (0: load in the main process)
 
     def __post_init__(self) -> None:
         if self.optimizer not in ("sgd", "adamw", "adam"):
             raise UserError(f"train.optimizer must be sgd, adam or adamw, got '{self.optimizer}'")
+        if self.finetune_schedule not in ("continue", "restart"):
+            raise UserError(f"train.finetune_schedule must be continue or restart, got '{self.finetune_schedule}'")
         if self.scheduler not in ("step", "cosine", "none"):
             raise UserError(f"train.scheduler must be step, cosine or none, got '{self.scheduler}'")
         if self.schedule not in ("joint", "per-stage"):
@@ -74,7 +78,7 @@ class EvalConfig:
     # gammas swept (val and test-sweep): [] = the exact grid (every distinct operating point);
     # [lo, hi, step] = a regular grid (the reference code sweeps steps of 0.01)
     gamma_steps: list[float] = field(default_factory=list)
-    batch_size: int = 64
+    batch_size: int = 64  # evaluation and feature-extraction batch
 
     def __post_init__(self) -> None:
         if self.gamma_steps and len(self.gamma_steps) != 3:

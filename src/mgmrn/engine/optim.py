@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import torch
 
 from mgmrn.engine.config import TrainConfig
@@ -22,10 +24,33 @@ def build_optimizer(model: MgMRN, cfg: TrainConfig) -> torch.optim.Optimizer:
     return cls(groups, lr=cfg.lr, weight_decay=cfg.weight_decay)
 
 
-def build_scheduler(optimizer: torch.optim.Optimizer, cfg: TrainConfig) -> torch.optim.lr_scheduler.LRScheduler:
-    """Stepped once per epoch: StepLR (reference: every 10 epochs x0.1), cosine, or constant."""
+def lr_factor(cfg: TrainConfig, epoch: int) -> float:
+    """The learning-rate multiplier of (0-based) ``epoch``: a function of ``train.*`` and the
+    epoch only, so a resumed run follows its (possibly changed) config from where it stopped.
+
+    ``step``: ``gamma ** (epoch // step_size)`` (reference: x0.1 every 10 epochs); ``cosine``:
+    from 1 down towards 0 over ``train.epochs``; ``none``: 1. With ``train.frozen_epochs`` and
+    ``train.finetune_schedule=restart`` the end-to-end epochs start the schedule again, over
+    the epochs left; ``continue`` runs one schedule over all epochs.
+    """
+    start, length = 0, cfg.epochs
+    if cfg.frozen_epochs and cfg.finetune_schedule == "restart" and epoch >= cfg.frozen_epochs:
+        start, length = cfg.frozen_epochs, cfg.epochs - cfg.frozen_epochs
+    step = epoch - start
     if cfg.scheduler == "step":
-        return torch.optim.lr_scheduler.StepLR(optimizer, step_size=cfg.step_size, gamma=cfg.gamma)
+        return cfg.gamma ** (step // cfg.step_size)
     if cfg.scheduler == "cosine":
-        return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=max(cfg.epochs, 1))
-    return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda _: 1.0)
+        return 0.5 * (1 + math.cos(math.pi * step / max(length, 1)))
+    return 1.0
+
+
+def set_learning_rates(optimizer: torch.optim.Optimizer, cfg: TrainConfig, epoch: int) -> None:
+    """Set every group's hyper-parameters for ``epoch`` from ``cfg``: its rate (heads:
+    ``head_lr`` or ``lr``; backbone: ``lr``) times :func:`lr_factor`, weight decay, momentum.
+    Called at each epoch's start, also after a checkpoint's optimizer state was loaded."""
+    factor = lr_factor(cfg, epoch)
+    for index, group in enumerate(optimizer.param_groups):  # built as [heads, backbone]
+        group["lr"] = ((cfg.head_lr or cfg.lr) if index == 0 else cfg.lr) * factor
+        group["weight_decay"] = cfg.weight_decay
+        if "momentum" in group:
+            group["momentum"] = cfg.momentum

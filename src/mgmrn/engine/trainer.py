@@ -29,7 +29,7 @@ from mgmrn.engine.distributed import barrier, init_distributed, is_main
 from mgmrn.engine.evaluate import predict_split, score_metrics, sweep_grid
 from mgmrn.engine.inputs import Inputs
 from mgmrn.engine.loop import amp_dtype, local_labels, train_epoch
-from mgmrn.engine.optim import build_optimizer, build_scheduler
+from mgmrn.engine.optim import build_optimizer, set_learning_rates
 from mgmrn.errors import UserError
 from mgmrn.models.mgmrn import MgMRN
 from mgmrn.models.scoring import stage_scores
@@ -105,7 +105,7 @@ class Trainer:
         return [select, Phase("refit", list(data.train), data.seen, cfg.train.epochs, False)]
 
     def _fresh(self, phase: Phase) -> None:
-        """A new model, optimiser and scheduler for ``phase`` (same seed every phase)."""
+        """A new model and optimiser for ``phase`` (same seed every phase)."""
         torch.manual_seed(self.cfg.seed)
         self.model = build_model(self.cfg, self.data).to(self.device)
         if self.device.type == "cuda" and self.cfg.train.channels_last:
@@ -120,7 +120,6 @@ class Trainer:
                 find_unused_parameters=self.cfg.train.schedule == "per-stage" or self.cfg.train.frozen_epochs > 0,
             )
         self.optimizer = build_optimizer(self.model, self.cfg.train)
-        self.scheduler = build_scheduler(self.optimizer, self.cfg.train)
         fp16 = amp_dtype(self.device, self.cfg.train.amp) == torch.float16
         self.scaler = torch.amp.GradScaler("cuda") if fp16 else None
         self.label_map = local_labels(len(self.data.classes), phase.seen)
@@ -162,6 +161,7 @@ class Trainer:
         t = self.cfg.train
         for epoch in range(self.state.epoch, phase.epochs):
             torch.manual_seed(self.cfg.seed * 1000 + epoch)
+            set_learning_rates(self.optimizer, t, epoch)
             frozen = t.freeze_backbone or epoch < t.frozen_epochs  # heads only, on cached maps
             self.inputs.use_cache = frozen
             self.net.train()
@@ -179,7 +179,6 @@ class Trainer:
             )
             row: dict[str, Any] = {"phase": phase.name, "epoch": epoch + 1, "lr": self.optimizer.param_groups[0]["lr"],
                                    "loss": stats["loss"], "img_s": stats["img_s"], "seconds": stats["seconds"]}
-            self.scheduler.step()
             last_epoch = epoch == phase.epochs - 1
             if phase.validate:
                 val = self._validate()
@@ -259,7 +258,6 @@ class Trainer:
         payload = self.checkpoint_payload()
         payload.update({
             "optimizer": self.optimizer.state_dict(),
-            "scheduler": self.scheduler.state_dict(),
             "scaler": None if self.scaler is None else self.scaler.state_dict(),
             "run_state": self.state.__dict__,
         })
@@ -267,8 +265,7 @@ class Trainer:
 
     def _restore(self, state: dict[str, Any]) -> None:
         self.model.load_state_dict(state["model"])
-        self.optimizer.load_state_dict(state["optimizer"])
-        self.scheduler.load_state_dict(state["scheduler"])
+        self.optimizer.load_state_dict(state["optimizer"])  # rates: set from the config each epoch
         if self.scaler is not None and state.get("scaler"):
             self.scaler.load_state_dict(state["scaler"])
 
