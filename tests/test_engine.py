@@ -419,3 +419,12 @@ def test_train_refuses_to_overwrite_a_run_or_a_file(run_dir: Path, capsys):
         err = capsys.readouterr().err.strip()
         assert needle in err and len(err.splitlines()) == 1
         assert (run_dir / "model.pt").stat().st_mtime_ns == before
+
+
+def test_gather_rows_marks_what_did_not_come_back():
+    from mgmrn.engine.distributed import gather_rows
+
+    out, present = gather_rows(torch.tensor([2, 0]), torch.tensor([[2.0], [0.5]]), 3)
+    assert present.tolist() == [True, False, True] and out[:, 0].tolist() == [0.5, 0.0, 2.0]
+    with pytest.raises(RuntimeError, match="twice"):
+        gather_rows(torch.tensor([1, 1]), torch.zeros(2, 1), 3)

@@ -32,6 +32,8 @@ from mgmrn.data.splits import ValSplit, make_val_split, seen_unseen_classes
 from mgmrn.data.transforms import build_transforms
 from mgmrn.errors import UserError
 
+RANK_SEED_STEP = 1_000_003  # seed offset between DDP processes' augmentation streams
+
 __all__ = [
     "ZSLData", "ValSplit", "ZSLLoader", "ClassIndexMap", "build_data", "make_loader",
     "make_batch_sampler", "build_transforms", "class_index_map", "synthetic_dataset",
@@ -230,6 +232,8 @@ def make_loader(samples: list[Sample], transform: Callable[[Any], torch.Tensor],
     )
     return ZSLLoader(
         ImageDataset(samples, transform), batch_sampler=batches, num_workers=workers,
-        pin_memory=torch.cuda.is_available(), generator=torch.Generator().manual_seed(seed),
+        pin_memory=torch.cuda.is_available(),
+        # each DDP process draws its own crops and flips (rank 0: the single-process draws)
+        generator=torch.Generator().manual_seed(seed + RANK_SEED_STEP * rank),
         on_corrupt=on_corrupt,
     )

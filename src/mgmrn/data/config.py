@@ -53,7 +53,7 @@ class DataConfig:
     image_size: int = 448
     # share of the resized image's shorter side that the crop keeps: images are resized to
     # image_size / crop_pct, then cropped to image_size (0.875: the usual ImageNet
-    # evaluation; 1.0: the whole image)
+    # evaluation; 1.0: the whole shorter side, i.e. all of a square image)
     crop_pct: float = 0.875
     # images per training batch with the random sampler
     batch_size: int = 32

@@ -54,7 +54,8 @@ def gather_rows(index: torch.Tensor, rows: torch.Tensor, n: int) -> tuple[torch.
     if dist.is_initialized():
         parts = [None] * dist.get_world_size()
         dist.all_gather_object(parts, (index.cpu(), rows.cpu()))
-    out = rows.new_zeros((n, *rows.shape[1:])).cpu()
+    shapes = [part.shape[1:] for _, part in parts if len(part)]  # type: ignore[misc]
+    out = rows.new_zeros((n, *(shapes[0] if shapes else rows.shape[1:]))).cpu()
     present = torch.zeros(n, dtype=torch.bool)
     for idx, part in parts:  # type: ignore[misc]
         if present[idx].any() or len(torch.unique(idx)) != len(idx):

@@ -106,6 +106,9 @@ def train_epoch(
         total += step_loss * len(labels)
         count += len(labels)
         bar.set_postfix(loss=f"{step_loss:.3f}", img_s=f"{count / (time.perf_counter() - start):.1f}")
+    if count == 0:
+        raise UserError(f"no training batch in '{desc}': the epoch has fewer batches than processes "
+                        "(raise train.max_batches, or lower data.batch_size or the process count)")
     seconds = time.perf_counter() - start
     return {"loss": total / max(count, 1), "images": count, "seconds": seconds, "img_s": count / max(seconds, 1e-9)}
 
@@ -125,4 +128,6 @@ def predict_attributes(
             zs.append(forward(to_device(inputs, device, False)).float().cpu())
         labels.append(torch.as_tensor(y))
         indices.append(torch.as_tensor(idx))
+    if not zs:  # an empty DDP shard, or every image skipped as unreadable
+        return torch.empty(0), torch.empty(0, dtype=torch.long), torch.empty(0, dtype=torch.long)
     return torch.cat(zs), torch.cat(labels), torch.cat(indices)

@@ -23,7 +23,7 @@ import torch
 from torch import nn
 
 from mgmrn.config import Config, absolute_paths, save_config, to_dict
-from mgmrn.data.build import ZSLData, build_data
+from mgmrn.data.build import RANK_SEED_STEP, ZSLData, build_data
 from mgmrn.engine.checkpoint import LAST, SELECTED, load_checkpoint, save_checkpoint
 from mgmrn.engine.distributed import barrier, init_distributed, is_main
 from mgmrn.engine.evaluate import predict_split, score_metrics, sweep_grid
@@ -160,7 +160,7 @@ class Trainer:
     def _train_phase(self, phase: Phase) -> None:
         t = self.cfg.train
         for epoch in range(self.state.epoch, phase.epochs):
-            torch.manual_seed(self.cfg.seed * 1000 + epoch)
+            torch.manual_seed(self.cfg.seed * 1000 + epoch + RANK_SEED_STEP * self.rank)  # rank 0: as one process
             set_learning_rates(self.optimizer, t, epoch)
             frozen = t.freeze_backbone or epoch < t.frozen_epochs  # heads only, on cached maps
             self.inputs.use_cache = frozen
