@@ -428,3 +428,13 @@ def test_gather_rows_marks_what_did_not_come_back():
     assert present.tolist() == [True, False, True] and out[:, 0].tolist() == [0.5, 0.0, 2.0]
     with pytest.raises(RuntimeError, match="twice"):
         gather_rows(torch.tensor([1, 1]), torch.zeros(2, 1), 3)
+
+
+def test_train_overwrite_replaces_the_old_run(tmp_path: Path):
+    run = tmp_path / "run"
+    args = ["train", "demo", *tiny(tmp_path, "train.epochs=1"), "--output", str(run)]
+    assert main(args) == 0
+    (run / "metrics.json").write_text("{}")  # stands for the old run's files
+    assert main([*args, "--overwrite"]) == 0
+    assert "zsl_top1" in json.loads((run / "metrics.json").read_text())  # the new run's
+    assert len(list((run / "tb").glob("events.out.tfevents.*"))) == 1

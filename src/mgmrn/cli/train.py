@@ -9,8 +9,11 @@ from pathlib import Path
 
 from mgmrn.cli.main import add_config_arguments
 from mgmrn.config import load_config
+from mgmrn.engine.checkpoint import LAST, SELECTED
 from mgmrn.engine.trainer import Trainer
 from mgmrn.errors import UserError
+
+RUN_FILES = ("config.yaml", SELECTED, LAST, "log.csv", "metrics.json")  # what a run writes, with tb/
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -41,15 +44,17 @@ def run(args: argparse.Namespace) -> int:
 
 
 def check_new_output(output: Path, overwrite: bool) -> None:
-    """A UserError unless ``output`` can take a new run (with ``overwrite``: its old run's
-    TensorBoard events are removed, the other files are replaced as the run writes them)."""
+    """A UserError unless ``output`` can take a new run; with ``overwrite`` the old run's files
+    (checkpoints, config, log, metrics, TensorBoard events) are removed first."""
     if output.exists() and not output.is_dir():
         raise UserError("--output must be a directory, and this is a file", output)
-    if not (output / "config.yaml").exists():
+    if not (output / LAST).exists():  # empty, or a run that failed before its first epoch
         return
     if not overwrite:
         raise UserError("already holds a run: continue it with --resume, replace it with --overwrite, "
                         "or choose another --output", output)
+    for name in RUN_FILES:  # nothing of the old run survives to be mistaken for the new one's
+        (output / name).unlink(missing_ok=True)
     shutil.rmtree(output / "tb", ignore_errors=True)
 
 
