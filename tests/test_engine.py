@@ -438,3 +438,11 @@ def test_train_overwrite_replaces_the_old_run(tmp_path: Path):
     assert main([*args, "--overwrite"]) == 0
     assert "zsl_top1" in json.loads((run / "metrics.json").read_text())  # the new run's
     assert len(list((run / "tb").glob("events.out.tfevents.*"))) == 1
+
+
+def test_resuming_a_finished_run_says_nothing_is_left(tmp_path: Path, capsys):
+    run = tmp_path / "run"
+    assert main(["train", "demo", *tiny(tmp_path, "train.epochs=1", "train.refit=true"), "--output", str(run)]) == 0
+    capsys.readouterr()
+    assert main(["train", "--resume", str(run)]) == 0
+    assert "phase 'refit' already has 1 epochs (train.epochs=1); nothing left to train" in capsys.readouterr().out

@@ -151,6 +151,9 @@ class Trainer:
             if resumed is not None and resumed["run_state"]["phase"] == phase.name:
                 self._restore(resumed)
                 resumed = None
+                if self.state.epoch >= phase.epochs and is_main():
+                    print(f"resume: phase '{phase.name}' already has {self.state.epoch} epochs "
+                          f"(train.epochs={self.cfg.train.epochs}); nothing left to train in it", flush=True)
             self._train_phase(phase)
         metrics = self._final_test()
         if self.writer is not None:
