@@ -12,14 +12,17 @@ import torch
 
 from mgmrn.config import load_config
 from mgmrn.data.build import class_index_map
-from mgmrn.data.semantics import (
-    SemanticsNormalizer, embed_attribute_names, load_attribute_vectors, normalize_semantics,
-)
+from mgmrn.data.semantics import SemanticsNormalizer, embed_attribute_names, load_attribute_vectors
 from mgmrn.errors import UserError
 
 SOURCE = Path("class_attributes.csv")
 CLASSES = ["a", "b", "c"]
 ATT = np.array([[3.0, 4.0, 0.0], [1.0, 0.0, 0.0], [0.0, 2.0, 2.0]])
+
+
+def normalize_semantics(attributes: np.ndarray, method: str, classes: list[str], source: Path) -> np.ndarray:
+    """``data.normalize`` fitted on ``attributes`` and applied to them, as build_data does."""
+    return SemanticsNormalizer.fit(attributes, method)(attributes, classes, source)
 
 
 def test_normalisations() -> None:

@@ -47,7 +47,8 @@ def _read_yaml(source: str, chain: tuple[str, ...] = ()) -> dict[str, Any]:
     """A preset or YAML file as nested dicts, with its ``base:`` (a preset name, or a YAML path
     relative to the file that names it) merged underneath; ``chain`` lists the files that led here."""
     path = Path(source)
-    if source in preset_names():
+    presets = preset_names()
+    if source in presets:
         text = (resources.files("mgmrn") / "presets" / f"{source}.yaml").read_text()
         origin = f"preset '{source}'"
     elif path.suffix in (".yaml", ".yml") or path.exists():
@@ -57,10 +58,10 @@ def _read_yaml(source: str, chain: tuple[str, ...] = ()) -> dict[str, Any]:
         origin = str(path)
     else:
         raise UserError(
-            f"unknown preset '{source}' (presets: {', '.join(preset_names())}; "
+            f"unknown preset '{source}' (presets: {', '.join(presets)}; "
             "or give a path to a YAML file)"
         )
-    identity = origin if source in preset_names() else str(path.resolve())
+    identity = origin if source in presets else str(path.resolve())
     if identity in chain:
         raise UserError(f"'base:' loops back to {origin} ({' -> '.join([*chain, identity])})")
     try:
@@ -77,7 +78,7 @@ def _read_yaml(source: str, chain: tuple[str, ...] = ()) -> dict[str, Any]:
         return data
     base = str(base)
     beside = path.parent / base
-    if base not in preset_names() and source not in preset_names() and beside.exists():
+    if base not in presets and source not in presets and beside.exists():
         base = str(beside)
     merged = _read_yaml(base, (*chain, identity))
     deep_update(merged, data)

@@ -2,8 +2,9 @@
 
 Without ``--classes`` images are classified among the checkpoint's classes (seen and
 unseen), with the seen classes' scores lowered by the gamma chosen on validation (as in GZSL
-evaluation; ``--no-calibration`` ranks by the raw scores). With ``--classes`` (a CSV like ``class_attributes.csv``: ``class`` then one column
-per attribute, named as in training) among any classes described only by their attributes.
+evaluation; ``--no-calibration`` ranks by the raw scores). With ``--classes`` (a CSV like
+``class_attributes.csv``: ``class`` then one column per attribute, named as in training)
+among any classes described only by their attributes.
 """
 
 from __future__ import annotations

@@ -80,12 +80,6 @@ class SemanticsNormalizer:
         return cls(state["method"], *arrays)
 
 
-def normalize_semantics(attributes: np.ndarray, method: str, classes: list[str],
-                        source: Path) -> np.ndarray:
-    """Class semantics normalised by ``method`` (none | l2 | minmax | zscore) over these classes, float32."""
-    return SemanticsNormalizer.fit(attributes, method)(attributes, classes, source)
-
-
 def load_attribute_vectors(path: Path, n_attributes: int) -> np.ndarray:
     """Word vectors of the attributes from a .pkl/.npy file: (n_attributes, d) float32."""
     if not path.is_file():

@@ -10,14 +10,20 @@ from mgmrn.engine.config import TrainConfig
 from mgmrn.models.mgmrn import MgMRN
 
 
+def base_rates(cfg: TrainConfig) -> tuple[float, float]:
+    """The learning rates of the two parameter groups, (heads, backbone), before the schedule."""
+    return cfg.head_lr or cfg.lr, cfg.lr
+
+
 def build_optimizer(model: MgMRN, cfg: TrainConfig) -> torch.optim.Optimizer:
     """SGD (paper: lr 5e-4, momentum 0.9, wd 1e-4) or Adam(W); heads may use ``head_lr``."""
     backbone = [p for p in model.backbone.parameters() if p.requires_grad]
     ids = {id(p) for p in model.backbone.parameters()}
     heads = [p for p in model.parameters() if p.requires_grad and id(p) not in ids]
-    groups = [{"params": heads, "lr": cfg.head_lr or cfg.lr}]
+    rates = base_rates(cfg)
+    groups = [{"params": heads, "lr": rates[0]}]
     if backbone:
-        groups.append({"params": backbone, "lr": cfg.lr})
+        groups.append({"params": backbone, "lr": rates[1]})
     if cfg.optimizer == "sgd":
         return torch.optim.SGD(groups, lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
     cls = torch.optim.AdamW if cfg.optimizer == "adamw" else torch.optim.Adam
@@ -49,8 +55,8 @@ def set_learning_rates(optimizer: torch.optim.Optimizer, cfg: TrainConfig, epoch
     ``head_lr`` or ``lr``; backbone: ``lr``) times :func:`lr_factor`, weight decay, momentum.
     Called at each epoch's start, also after a checkpoint's optimizer state was loaded."""
     factor = lr_factor(cfg, epoch)
-    for index, group in enumerate(optimizer.param_groups):  # built as [heads, backbone]
-        group["lr"] = ((cfg.head_lr or cfg.lr) if index == 0 else cfg.lr) * factor
+    for rate, group in zip(base_rates(cfg), optimizer.param_groups):  # built as [heads, backbone]
+        group["lr"] = rate * factor
         group["weight_decay"] = cfg.weight_decay
         if "momentum" in group:
             group["momentum"] = cfg.momentum
