@@ -446,3 +446,37 @@ def test_resuming_a_finished_run_says_nothing_is_left(tmp_path: Path, capsys):
     capsys.readouterr()
     assert main(["train", "--resume", str(run)]) == 0
     assert "phase 'refit' already has 1 epochs (train.epochs=1); nothing left to train" in capsys.readouterr().out
+
+
+def test_self_calibration_uses_every_class_without_training_images(tmp_path: Path):
+    """loss.sc_weight: selection phase -> validation and test-unseen classes; refit -> test-unseen."""
+    from mgmrn.config import load_config
+    from mgmrn.engine.trainer import Trainer
+
+    sets = [arg for arg in tiny(tmp_path, "loss.sc_weight=0.3", "train.refit=true", "train.epochs=1")[1::2]]
+    trainer = Trainer(load_config("demo", sets), tmp_path / "run")
+    d = trainer.data
+    select, refit = trainer._phases()
+    expected = {"select": np.concatenate([d.val.val_unseen_classes, d.unseen]), "refit": d.unseen}
+    for phase in (select, refit):
+        trainer._fresh(phase)
+        rows = torch.as_tensor(np.sort(expected[phase.name]))
+        torch.testing.assert_close(trainer.unseen_attributes, trainer.attributes[rows])
+    assert len(expected["select"]) > len(d.unseen) > 0
+    metrics = trainer.run()
+    assert metrics["phase"] == "refit" and np.isfinite(metrics["gzsl_h"])
+
+
+def test_mixup_mixes_every_stage_map_with_one_permutation(tmp_path: Path):
+    from mgmrn.engine.loop import mix_batch
+
+    torch.manual_seed(0)
+    maps = [torch.randn(5, 3, 4, 4), torch.randn(5, 2, 2, 2)]
+    mixed, perm, lam = mix_batch(maps, 0.4)
+    assert 0.0 <= lam <= 1.0 and sorted(perm.tolist()) == list(range(5))
+    for x, m in zip(maps, mixed):
+        torch.testing.assert_close(m, lam * x + (1 - lam) * x[perm])
+    image, perm, lam = mix_batch(maps[0], 1.0)
+    torch.testing.assert_close(image, lam * maps[0] + (1 - lam) * maps[0][perm])
+    assert main(["train", "demo", *tiny(tmp_path, "train.mixup=0.4", "train.epochs=1"),
+                 "--output", str(tmp_path / "run")]) == 0

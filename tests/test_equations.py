@@ -13,6 +13,7 @@ from mgmrn.models.scab import SpatialChannelAttention
 from mgmrn.models.scoring import (
     attribute_regression,
     fused_scores,
+    self_calibration,
     semantic_cross_entropy,
     stage_losses,
     stage_scores,
@@ -217,6 +218,27 @@ def test_eq11_to_14_scores_and_losses():
     torch.testing.assert_close(total_loss(z, labels, att, scale=scale, ar_weight=0.5), (sce + 0.5 * ar).sum().float())
     # Eq. (14): argmax over the sum of per-stage scores.
     torch.testing.assert_close(fused_scores(z, att, scale), scale * cos.sum(1).float())
+
+
+def test_self_calibration_against_a_naive_computation():
+    """loss.sc_weight: -mean over the unseen classes of log p_u, p the softmax over all classes."""
+    B, L, A, Ks, Ku, scale = 3, 2, 6, 4, 3, 20.0
+    z, seen, unseen = torch.randn(B, L, A), torch.randn(Ks, A), torch.randn(Ku, A)
+    labels = torch.tensor([0, 3, 1])
+    every = torch.cat([seen, unseen])
+    naive = torch.zeros(L)
+    for l in range(L):
+        for b in range(B):
+            s = torch.stack([scale * F.cosine_similarity(z[b, l], every[c], dim=0) for c in range(Ks + Ku)])
+            p = torch.exp(s) / torch.exp(s).sum()
+            naive[l] += -torch.log(p[Ks:]).mean() / B
+    torch.testing.assert_close(self_calibration(stage_scores(z, every, scale), Ks), naive)
+    plain = stage_losses(z, labels, seen, scale=scale)
+    # weight 0, or no class without images: Eq. (13) unchanged
+    torch.testing.assert_close(stage_losses(z, labels, seen, scale=scale, unseen_attributes=unseen), plain)
+    torch.testing.assert_close(stage_losses(z, labels, seen, scale=scale, unseen_attributes=unseen[:0], sc_weight=1.0), plain)
+    torch.testing.assert_close(stage_losses(z, labels, seen, scale=scale, unseen_attributes=unseen, sc_weight=0.3),
+                               plain + 0.3 * naive)
 
 
 def test_decoder_reuses_folded_weights_only_while_parameters_are_unchanged():

@@ -14,6 +14,13 @@ class LossConfig:
 
     ar_weight: float = 1.0  # weight of Eq. 12 (paper 1; reference code 0.1)
     ar_normalize: bool = False  # L2-normalise prediction and target before Eq. 12 (reference)
+    # weight of a self-calibration term (not in the paper: TransZero's L_SC): -mean log p_u over
+    # the classes without training images (their attribute vectors only), p the softmax over all
+    sc_weight: float = 0.0
+
+    def __post_init__(self) -> None:
+        if self.sc_weight < 0:
+            raise UserError(f"loss.sc_weight must be >= 0, got {self.sc_weight}")
 
 
 @dataclass
@@ -42,6 +49,9 @@ class TrainConfig:
     finetune_schedule: str = "continue"
     cache_dir: str = ""  # feature cache folder (default: ~/.cache/mgmrn/features)
     cache_flip: float = 0.0  # probability of mirroring cached stage maps in training (frozen backbone)
+    # mixup (not in the paper): each batch is mixed with a shuffled copy of itself (images or
+    # cached maps), weight lam ~ Beta(mixup, mixup), and the per-image losses mixed alike; 0: off
+    mixup: float = 0.0
     amp: str = "auto"  # auto (GPU: bf16 if supported, else fp16; CPU: none) | bf16 (GPU or CPU) | fp16 (GPU) | none
     channels_last: bool = True  # GPU only
     deterministic: bool = False
@@ -63,6 +73,8 @@ class TrainConfig:
             raise UserError(f"train.amp must be auto, bf16, fp16 or none, got '{self.amp}'")
         if not 0.0 <= self.cache_flip <= 1.0:
             raise UserError(f"train.cache_flip must be a probability in [0, 1], got {self.cache_flip}")
+        if self.mixup < 0:
+            raise UserError(f"train.mixup must be >= 0 (the Beta distribution's alpha; 0: off), got {self.mixup}")
         if self.frozen_epochs < 0:
             raise UserError(f"train.frozen_epochs must be >= 0, got {self.frozen_epochs}")
         if self.select not in ("val", "last"):

@@ -51,6 +51,19 @@ def to_device(batch_input: Tensor | list[Tensor], device: torch.device, channels
     return batch_input.to(device, non_blocking=True, memory_format=fmt)
 
 
+def mix_batch(inputs: Tensor | list[Tensor], alpha: float) -> tuple[Tensor | list[Tensor], Tensor, float]:
+    """Mixup: ``lam * x + (1 - lam) * x[perm]`` for every input tensor, lam ~ Beta(alpha, alpha).
+
+    Returns the mixed inputs, ``perm`` and ``lam`` (drawn from torch's global generator).
+    """
+    lam = float(torch.distributions.Beta(alpha, alpha).sample())
+    first = inputs[0] if isinstance(inputs, (list, tuple)) else inputs
+    perm = torch.randperm(first.shape[0], device=first.device)
+    if isinstance(inputs, (list, tuple)):
+        return [x * lam + x[perm] * (1 - lam) for x in inputs], perm, lam
+    return inputs * lam + inputs[perm] * (1 - lam), perm, lam
+
+
 def train_epoch(
     forward: Callable[[Tensor | list[Tensor]], Tensor],
     optimizer: torch.optim.Optimizer,
@@ -60,6 +73,7 @@ def train_epoch(
     *,
     scale: float,
     num_stages: int,
+    unseen_attributes: Tensor | None = None,
     loss_cfg: LossConfig,
     train_cfg: TrainConfig,
     device: torch.device,
@@ -71,21 +85,33 @@ def train_epoch(
     ``train.schedule == "joint"``: one forward and one backward pass on the summed loss
     (Eq. 13). ``"per-stage"`` (reference code): per batch, L forward/backward passes and L
     optimiser steps, one per stage loss. ``label_map`` maps global labels to local seen
-    indices (-1 elsewhere).
+    indices (-1 elsewhere); ``unseen_attributes`` (the classes without training images) feed
+    ``loss.sc_weight``'s self-calibration term. With ``train.mixup`` the batch is mixed
+    (:func:`mix_batch`) and the loss is ``lam * loss(labels) + (1 - lam) * loss(labels[perm])``.
     """
     total, count, start = 0.0, 0, time.perf_counter()
     bar = tqdm(loader, desc=desc, unit="batch", dynamic_ncols=True, leave=False)
     for inputs, labels, _ in bar:
         inputs = to_device(inputs, device, train_cfg.channels_last)
         local = label_map[labels].to(device)
+        perm, lam = None, 1.0
+        if train_cfg.mixup > 0:
+            inputs, perm, lam = mix_batch(inputs, train_cfg.mixup)
 
         def step(pick: Callable[[Tensor], Tensor]) -> float:
             with autocast(device, train_cfg.amp):
                 z = forward(inputs)
-            losses = stage_losses(
-                z.float(), local, seen_attributes, scale=scale,
-                ar_weight=loss_cfg.ar_weight, ar_normalize=loss_cfg.ar_normalize,
-            )
+
+            def losses_for(targets: Tensor) -> Tensor:
+                return stage_losses(
+                    z.float(), targets, seen_attributes, scale=scale,
+                    ar_weight=loss_cfg.ar_weight, ar_normalize=loss_cfg.ar_normalize,
+                    unseen_attributes=unseen_attributes, sc_weight=loss_cfg.sc_weight,
+                )
+
+            losses = losses_for(local)
+            if perm is not None:
+                losses = lam * losses + (1 - lam) * losses_for(local[perm])
             loss = pick(losses)
             optimizer.zero_grad(set_to_none=True)
             if scaler is not None:

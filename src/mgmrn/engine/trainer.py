@@ -124,6 +124,8 @@ class Trainer:
         self.scaler = torch.amp.GradScaler("cuda") if fp16 else None
         self.label_map = local_labels(len(self.data.classes), phase.seen)
         self.seen_attributes = self.attributes[torch.as_tensor(phase.seen)].to(self.device)
+        # every class without training images in this phase (validation and test unseen classes)
+        self.unseen_attributes = self.attributes[self.label_map < 0].to(self.device)
 
     # ------------------------------------------------------------------ running
     def run(self, resume: bool = False) -> dict[str, Any]:
@@ -177,7 +179,8 @@ class Trainer:
             stats = train_epoch(
                 self.net, self.optimizer, self.inputs.train_loader(phase.samples, epoch),
                 self.label_map, self.seen_attributes, scale=self.cfg.model.scale,
-                num_stages=self.model.num_stages, loss_cfg=self.cfg.loss, train_cfg=t,
+                num_stages=self.model.num_stages, unseen_attributes=self.unseen_attributes,
+                loss_cfg=self.cfg.loss, train_cfg=t,
                 device=self.device, scaler=self.scaler, desc=f"{phase.name} {epoch + 1}/{phase.epochs}",
             )
             row: dict[str, Any] = {"phase": phase.name, "epoch": epoch + 1, "lr": self.optimizer.param_groups[0]["lr"],

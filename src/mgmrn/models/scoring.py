@@ -42,6 +42,17 @@ def attribute_regression(z: Tensor, target: Tensor, normalize: bool = False) -> 
     return (z - target).pow(2).sum(-1).mean(0)
 
 
+def self_calibration(logits: Tensor, num_seen: int) -> Tensor:
+    """Self-calibration per stage (not in the paper; TransZero's L_SC, mean over classes).
+
+    logits (B, L, K) over the seen classes (the first ``num_seen``) and the classes without
+    training images (the rest); returns (L,): ``-mean_u log p_u``, p the softmax over all K.
+    It raises the unseen classes' probability on seen images, a learned form of calibration.
+    """
+    log_p = torch.log_softmax(logits, dim=-1)[..., num_seen:]
+    return -log_p.mean(-1).mean(0)
+
+
 def stage_losses(
     z: Tensor,
     labels: Tensor,
@@ -50,14 +61,21 @@ def stage_losses(
     scale: float,
     ar_weight: float = 1.0,
     ar_normalize: bool = False,
+    unseen_attributes: Tensor | None = None,
+    sc_weight: float = 0.0,
 ) -> Tensor:
     """Per-stage ``L_SCE + w * L_AR`` (the summands of Eq. 13), shape (L,).
 
-    labels are local indices into ``seen_attributes`` (K_seen, A).
+    labels are local indices into ``seen_attributes`` (K_seen, A). With ``sc_weight > 0``
+    and ``unseen_attributes`` (K_u, A), ``sc_weight * L_SC`` (:func:`self_calibration`) is added.
     """
     sce = semantic_cross_entropy(stage_scores(z, seen_attributes, scale), labels)
     ar = attribute_regression(z, seen_attributes[labels], ar_normalize)
-    return sce + ar_weight * ar
+    loss = sce + ar_weight * ar
+    if sc_weight > 0 and unseen_attributes is not None and len(unseen_attributes):
+        logits = stage_scores(z, torch.cat([seen_attributes, unseen_attributes]), scale)
+        loss = loss + sc_weight * self_calibration(logits, len(seen_attributes))
+    return loss
 
 
 def total_loss(z: Tensor, labels: Tensor, seen_attributes: Tensor, **kwargs: object) -> Tensor:
