@@ -463,8 +463,23 @@ def test_self_calibration_uses_every_class_without_training_images(tmp_path: Pat
         rows = torch.as_tensor(np.sort(expected[phase.name]))
         torch.testing.assert_close(trainer.unseen_attributes, trainer.attributes[rows])
     assert len(expected["select"]) > len(d.unseen) > 0
-    metrics = trainer.run()
+    from mgmrn.engine import loop
+
+    seen_by_loss: list[tuple[int, float]] = []
+
+    def recording(*args, **kwargs):
+        seen_by_loss.append((len(kwargs["unseen_attributes"]), kwargs["sc_weight"]))
+        return real(*args, **kwargs)
+
+    real, loop.stage_losses = loop.stage_losses, recording
+    try:
+        metrics = trainer.run()
+    finally:
+        loop.stage_losses = real
     assert metrics["phase"] == "refit" and np.isfinite(metrics["gzsl_h"])
+    # the training loss received each phase's classes and the weight
+    assert {n for n, _ in seen_by_loss} == {len(expected["select"]), len(expected["refit"])}
+    assert {w for _, w in seen_by_loss} == {0.3}
 
 
 def test_mixup_mixes_every_stage_map_with_one_permutation(tmp_path: Path):
@@ -478,5 +493,28 @@ def test_mixup_mixes_every_stage_map_with_one_permutation(tmp_path: Path):
         torch.testing.assert_close(m, lam * x + (1 - lam) * x[perm])
     image, perm, lam = mix_batch(maps[0], 1.0)
     torch.testing.assert_close(image, lam * maps[0] + (1 - lam) * maps[0][perm])
+    # train_epoch mixes the losses of both label sets with the same weight (lr 0: no update)
+    from mgmrn.config import load_config
+    from mgmrn.engine import loop
+    from mgmrn.models.scoring import stage_losses
+
+    cfg = load_config("demo", ["train.mixup=0.4", "train.amp=none"])
+    head = torch.nn.Linear(6, 2 * 5)
+    forward = lambda x: head(x).view(len(x), 2, 5)  # noqa: E731
+    x, y, att = torch.randn(4, 6), torch.tensor([0, 1, 2, 1]), torch.randn(3, 5)
+    fixed_perm, fixed_lam = torch.tensor([2, 0, 3, 1]), 0.3
+    real_mix, loop.mix_batch = loop.mix_batch, lambda inputs, alpha: (
+        inputs * fixed_lam + inputs[fixed_perm] * (1 - fixed_lam), fixed_perm, fixed_lam)
+    try:
+        stats = loop.train_epoch(forward, torch.optim.SGD(head.parameters(), lr=0.0), [(x, y, torch.arange(4))],
+                                 torch.arange(3), att, scale=5.0, num_stages=2, loss_cfg=cfg.loss,
+                                 train_cfg=cfg.train, device=torch.device("cpu"))
+    finally:
+        loop.mix_batch = real_mix
+    with torch.no_grad():
+        z = forward(x * fixed_lam + x[fixed_perm] * (1 - fixed_lam))
+        kw = {"scale": 5.0, "ar_weight": cfg.loss.ar_weight, "ar_normalize": cfg.loss.ar_normalize}
+        expected = (fixed_lam * stage_losses(z, y, att, **kw) + (1 - fixed_lam) * stage_losses(z, y[fixed_perm], att, **kw)).sum()
+    assert abs(stats["loss"] - float(expected)) < 1e-5
     assert main(["train", "demo", *tiny(tmp_path, "train.mixup=0.4", "train.epochs=1"),
                  "--output", str(tmp_path / "run")]) == 0
