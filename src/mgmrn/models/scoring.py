@@ -69,14 +69,12 @@ def stage_losses(
     labels are local indices into ``seen_attributes`` (K_seen, A). With ``sc_weight > 0``
     and ``unseen_attributes`` (K_u, A), ``sc_weight * L_SC`` (:func:`self_calibration`) is added.
     """
-    calibrate = sc_weight > 0 and unseen_attributes is not None and len(unseen_attributes) > 0
-    classes = torch.cat([seen_attributes, unseen_attributes]) if calibrate else seen_attributes
-    logits = stage_scores(z, classes, scale)
-    num_seen = len(seen_attributes)
-    loss = semantic_cross_entropy(logits[..., :num_seen], labels)
-    loss = loss + ar_weight * attribute_regression(z, seen_attributes[labels], ar_normalize)
-    if calibrate:
-        loss = loss + sc_weight * self_calibration(logits, num_seen)
+    sce = semantic_cross_entropy(stage_scores(z, seen_attributes, scale), labels)
+    ar = attribute_regression(z, seen_attributes[labels], ar_normalize)
+    loss = sce + ar_weight * ar
+    if sc_weight > 0 and unseen_attributes is not None and len(unseen_attributes):
+        logits = stage_scores(z, torch.cat([seen_attributes, unseen_attributes]), scale)
+        loss = loss + sc_weight * self_calibration(logits, len(seen_attributes))
     return loss
 
 
