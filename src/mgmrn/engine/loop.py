@@ -101,17 +101,12 @@ def train_epoch(
         def step(pick: Callable[[Tensor], Tensor]) -> float:
             with autocast(device, train_cfg.amp):
                 z = forward(inputs)
-
-            def losses_for(targets: Tensor) -> Tensor:
-                return stage_losses(
-                    z.float(), targets, seen_attributes, scale=scale,
-                    ar_weight=loss_cfg.ar_weight, ar_normalize=loss_cfg.ar_normalize,
-                    unseen_attributes=unseen_attributes, sc_weight=loss_cfg.sc_weight,
-                )
-
-            losses = losses_for(local)
-            if perm is not None:
-                losses = lam * losses + (1 - lam) * losses_for(local[perm])
+            losses = stage_losses(
+                z.float(), local, seen_attributes, scale=scale,
+                ar_weight=loss_cfg.ar_weight, ar_normalize=loss_cfg.ar_normalize,
+                unseen_attributes=unseen_attributes, sc_weight=loss_cfg.sc_weight,
+                mixed_with=None if perm is None else (local[perm], lam),
+            )
             loss = pick(losses)
             optimizer.zero_grad(set_to_none=True)
             if scaler is not None:

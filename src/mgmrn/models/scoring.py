@@ -63,18 +63,28 @@ def stage_losses(
     ar_normalize: bool = False,
     unseen_attributes: Tensor | None = None,
     sc_weight: float = 0.0,
+    mixed_with: tuple[Tensor, float] | None = None,
 ) -> Tensor:
     """Per-stage ``L_SCE + w * L_AR`` (the summands of Eq. 13), shape (L,).
 
     labels are local indices into ``seen_attributes`` (K_seen, A). With ``sc_weight > 0``
     and ``unseen_attributes`` (K_u, A), ``sc_weight * L_SC`` (:func:`self_calibration`) is added.
+    ``mixed_with=(other_labels, lam)`` (mixup) weighs the two label sets' ``L_SCE + w * L_AR``
+    by ``lam`` and ``1 - lam``; ``L_SC`` does not depend on the labels and is counted once.
     """
-    sce = semantic_cross_entropy(stage_scores(z, seen_attributes, scale), labels)
-    ar = attribute_regression(z, seen_attributes[labels], ar_normalize)
-    loss = sce + ar_weight * ar
+    logits = stage_scores(z, seen_attributes, scale)
+
+    def supervised(targets: Tensor) -> Tensor:
+        sce = semantic_cross_entropy(logits, targets)
+        return sce + ar_weight * attribute_regression(z, seen_attributes[targets], ar_normalize)
+
+    loss = supervised(labels)
+    if mixed_with is not None:
+        other, lam = mixed_with
+        loss = lam * loss + (1 - lam) * supervised(other)
     if sc_weight > 0 and unseen_attributes is not None and len(unseen_attributes):
-        logits = stage_scores(z, torch.cat([seen_attributes, unseen_attributes]), scale)
-        loss = loss + sc_weight * self_calibration(logits, len(seen_attributes))
+        every = stage_scores(z, torch.cat([seen_attributes, unseen_attributes]), scale)
+        loss = loss + sc_weight * self_calibration(every, len(seen_attributes))
     return loss
 
 
