@@ -292,18 +292,83 @@ def test_ddp_two_processes_gather_each_test_image_once(tmp_path: Path):
         assert ddp[key] == pytest.approx(single[key], abs=1e-6)
 
 
-def test_cached_maps_flip_mirrors_every_stage_reproducibly():
+def test_cached_maps_flip_reads_the_mirrored_images_maps_reproducibly():
     arrays = [np.arange(2 * 3 * 4 * 4, dtype=np.float16).reshape(2, 3, 4, 4),
               np.arange(2 * 5 * 2 * 2, dtype=np.float16).reshape(2, 5, 2, 2)]
-    plain = cache_module.CachedMaps(arrays, [0, 1], [0, 1])
-    always = cache_module.CachedMaps(arrays, [0, 1], [0, 1], flip=1.0)
+    mirrored = [-a for a in arrays]
+    plain = cache_module.CachedMaps(arrays, [0, 1], [0, 1], mirrored=mirrored)
+    always = cache_module.CachedMaps(arrays, [0, 1], [0, 1], mirrored=mirrored, flip=1.0)
     for i in range(2):
-        for a, b in zip(plain[i][0], always[i][0]):
-            torch.testing.assert_close(b, a.flip(-1))
-    half = [cache_module.CachedMaps(arrays, [0, 1] * 50, [0] * 100, flip=0.5, seed=s) for s in (3, 3, 4)]
+        for a, b, m in zip(plain[i][0], always[i][0], mirrored):
+            torch.testing.assert_close(b, -a)
+            torch.testing.assert_close(b, torch.from_numpy(m[i].astype(np.float32)))
+    half = [cache_module.CachedMaps(arrays, [0, 1] * 50, [0] * 100, mirrored=mirrored, flip=0.5, seed=s)
+            for s in (3, 3, 4)]
     flipped = [[not torch.equal(h[i][0][0], plain[i % 2][0][0]) for i in range(100)] for h in half]
     assert flipped[0] == flipped[1] and flipped[0] != flipped[2]
     assert 25 < sum(flipped[0]) < 75
+    with pytest.raises(ValueError, match="mirrored"):
+        cache_module.CachedMaps(arrays, [0, 1], [0, 1], flip=0.5)
+
+
+def test_tta_flip_is_the_mean_over_the_image_and_its_mirror(run_dir: Path):
+    """``eval.tta_flip``: from cached maps (a second cache of the mirrored images) and from
+    images alike, each prediction is the mean of the model's on the image and on its mirror;
+    ``mgmrn predict`` ranks with the same mean."""
+    from mgmrn.config import load_config
+    from mgmrn.data.build import build_data
+    from mgmrn.data.transforms import build_transforms
+    from mgmrn.engine.evaluate import predict_split
+    from mgmrn.engine.inputs import Inputs
+    from mgmrn.engine.predict import Predictor, model_from_checkpoint
+    from mgmrn.models.scoring import fused_scores
+    from PIL import Image
+
+    cpu = torch.device("cpu")
+    data = build_data(load_config("demo", tiny(run_dir.parent)[1::2]).data)
+    samples = data.test_unseen[:6]
+    model, cfg = model_from_checkpoint(load_checkpoint(run_dir))
+    transform = build_transforms(cfg.data.image_size, model.backbone.mean, model.backbone.std, train=False)
+    x = torch.stack([transform(Image.open(p).convert("RGB")) for p, _ in samples])
+    with torch.no_grad():
+        single, mirror = model(x), model(x.flip(-1))
+    assert (single - mirror).abs().max() > 1e-2  # the mirror is a different view
+    features = run_dir.parent / "features"
+    before = {f.name for f in features.iterdir()}
+    cfg.eval.tta_flip = True
+    for frozen in (True, False):
+        cfg.train.freeze_backbone = frozen
+        inputs = Inputs.create(cfg, data, model, cpu)
+        z, labels = predict_split(inputs, samples, cpu, "none", "test")
+        assert labels == [y for _, y in samples]
+        torch.testing.assert_close(z, (single + mirror) / 2, atol=2e-2 if frozen else 1e-5, rtol=1e-2)
+    assert len({f.name for f in features.iterdir()} - before) == 1  # the mirrored images' cache
+    predictor = Predictor(run_dir)
+    predictor.cfg.eval.tta_flip = True
+    top = predictor.predict([p for p, _ in samples], top_k=1, calibrated=False)
+    with torch.no_grad():
+        expected = fused_scores((single + mirror) / 2, predictor.attributes, cfg.model.scale).max(1)
+    assert [r["top"][0]["class"] for r in top] == [predictor.classes[i] for i in expected.indices.tolist()]
+    assert [r["top"][0]["score"] for r in top] == pytest.approx(expected.values.tolist(), abs=1e-5)
+
+
+def test_training_with_cache_flip_and_tta(tmp_path: Path):
+    """``train.cache_flip`` reads training maps from the mirrored images' cache; with
+    ``eval.tta_flip`` the run's metrics use both views and ``mgmrn eval`` reproduces them."""
+    run = tmp_path / "run"
+    assert main(["train", "demo", *tiny(tmp_path, "train.cache_flip=0.5", "eval.tta_flip=true"),
+                 "--output", str(run)]) == 0
+    assert len(list((tmp_path / "features").glob("*/stage-1.npy"))) == 2
+    metrics = json.loads((run / "metrics.json").read_text())
+    out = tmp_path / "again.json"
+    assert main(["eval", str(run), "--output", str(out)]) == 0
+    again = json.loads(out.read_text())
+    for key in ("zsl_top1", "gzsl_h", "ausuc"):
+        assert again[key] == pytest.approx(metrics[key], abs=1e-9)
+    out = tmp_path / "single.json"
+    assert main(["eval", str(run), "--set", "eval.tta_flip=false", "--output", str(out)]) == 0
+    single = json.loads(out.read_text())
+    assert any(single[k] != metrics[k] for k in ("zsl_top1", "gzsl_h", "ausuc"))
 
 
 def test_amp_dtype_choices():

@@ -8,16 +8,20 @@ from torchvision import transforms as T
 
 
 def build_transforms(image_size: int, mean: Sequence[float], std: Sequence[float],
-                     train: bool, crop_pct: float = 0.875) -> T.Compose:
+                     train: bool, crop_pct: float = 0.875, mirror: bool = False) -> T.Compose:
     """PIL image -> normalised tensor (3, image_size, image_size).
 
     The shorter side is resized to ``image_size / crop_pct``; train: random crop +
-    horizontal flip; test: center crop. ``mean`` and ``std`` are the backbone's input
-    normalisation.
+    horizontal flip; test: center crop, and with ``mirror`` the result mirrored left-right
+    (the second view of ``eval.tta_flip`` and of cached ``train.cache_flip``). ``mean`` and
+    ``std`` are the backbone's input normalisation.
     """
     resize = T.Resize(round(image_size / crop_pct))
     if train:
         steps = [resize, T.RandomCrop(image_size), T.RandomHorizontalFlip()]
     else:
         steps = [resize, T.CenterCrop(image_size)]
-    return T.Compose([*steps, T.ToTensor(), T.Normalize(list(mean), list(std))])
+    steps += [T.ToTensor(), T.Normalize(list(mean), list(std))]
+    if mirror:
+        steps.append(T.RandomHorizontalFlip(p=1.0))
+    return T.Compose(steps)

@@ -48,7 +48,9 @@ class TrainConfig:
     # schedule over all epochs) | restart (the schedule starts again over the epochs left)
     finetune_schedule: str = "continue"
     cache_dir: str = ""  # feature cache folder (default: ~/.cache/mgmrn/features)
-    cache_flip: float = 0.0  # probability of mirroring cached stage maps in training (frozen backbone)
+    # frozen backbone: probability of reading a training image's maps from the mirrored image
+    # (the horizontal flip of image training; a second cache, extracted once)
+    cache_flip: float = 0.0
     # mixup (not in the paper): each batch is mixed with a shuffled copy of itself (images or
     # cached maps), weight lam ~ Beta(mixup, mixup), and the per-image losses mixed alike; 0: off
     mixup: float = 0.0
@@ -91,6 +93,9 @@ class EvalConfig:
     # [lo, hi, step] = a regular grid (the reference code sweeps steps of 0.01)
     gamma_steps: list[float] = field(default_factory=list)
     batch_size: int = 64  # evaluation and feature-extraction batch
+    # test-time flip (not in the paper): each image's attribute predictions are the mean of the
+    # image's and its mirror image's (validation, test, predict); cached maps: a second cache
+    tta_flip: bool = False
 
     def __post_init__(self) -> None:
         if self.gamma_steps and len(self.gamma_steps) != 3:

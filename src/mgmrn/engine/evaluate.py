@@ -18,8 +18,13 @@ def predict_split(
     inputs: Inputs, samples: Sequence[tuple[str, int]], device: torch.device, amp: str, desc: str
 ) -> tuple[Tensor, list[int]]:
     """Per-stage attribute predictions (N, L, A) for ``samples``, gathered over ranks, and their
-    labels; images skipped as unreadable (``data.on_corrupt=skip``) are left out of both."""
+    labels; images skipped as unreadable (``data.on_corrupt=skip``) are left out of both.
+    With ``eval.tta_flip`` each prediction is the mean over the image and its mirror image."""
     z, _, index = predict_attributes(inputs.model, inputs.eval_loader(samples), device, amp, desc)
+    if inputs.cfg.eval.tta_flip:
+        z_mirror, _, _ = predict_attributes(inputs.model, inputs.eval_loader(samples, mirror=True), device, amp,
+                                            f"{desc} (mirrored)")
+        z = (z + z_mirror) / 2
     z, present = gather_rows(index, z, len(samples))
     return z[present], [y for (_, y), kept in zip(samples, present.tolist()) if kept]
 

@@ -26,12 +26,14 @@ class Inputs:
     """Builds loaders for sample lists and says how the model consumes them.
 
     Loaders read cached stage maps while ``use_cache`` is set (the backbone is frozen),
-    images otherwise.
+    images otherwise. ``mirror_cache`` holds the maps of the mirrored images, for
+    ``train.cache_flip`` and ``eval.tta_flip``.
     """
 
     cfg: Config
     model: MgMRN
     cache: FeatureCache | None = None
+    mirror_cache: FeatureCache | None = None
     use_cache: bool = False
 
     @classmethod
@@ -43,18 +45,20 @@ class Inputs:
         inputs = cls(cfg, model)
         if cfg.train.freeze_backbone or (training and cfg.train.frozen_epochs > 0):
             inputs.cache = inputs._open_cache(data, device)
+            if cfg.eval.tta_flip or (training and cfg.train.cache_flip > 0):
+                inputs.mirror_cache = inputs._open_cache(data, device, mirror=True)
             inputs.use_cache = cfg.train.freeze_backbone
         return inputs
 
-    def _transform(self, train: bool):
+    def _transform(self, train: bool, mirror: bool = False):
         bb = self.model.backbone
         d = self.cfg.data
-        return build_transforms(d.image_size, bb.mean, bb.std, train=train, crop_pct=d.crop_pct)
+        return build_transforms(d.image_size, bb.mean, bb.std, train=train, crop_pct=d.crop_pct, mirror=mirror)
 
-    def _open_cache(self, data: ZSLData, device: torch.device) -> FeatureCache:
+    def _open_cache(self, data: ZSLData, device: torch.device, mirror: bool = False) -> FeatureCache:
         paths = sorted({p for p, _ in [*data.train, *data.test_seen, *data.test_unseen]})
         bb = self.model.backbone
-        transform = self._transform(train=False)
+        transform = self._transform(train=False, mirror=mirror)
         key = cache_key(self.cfg.model.backbone, bb.weights_id, self.cfg.data.image_size, repr(transform), paths)
         folder = Path(self.cfg.train.cache_dir) if self.cfg.train.cache_dir else default_cache_dir()
         cache = FeatureCache(folder / key, paths)
@@ -66,10 +70,11 @@ class Inputs:
             )
             rate = cache.extract(bb.to(device), loader, L, device)
             skipped = f" ({len(cache.skipped)} unreadable, left out)" if cache.skipped else ""
-            print(f"feature cache: extracted {len(paths) - len(cache.skipped)} images{skipped} at {rate:.1f} img/s "
+            what = "mirrored images" if mirror else "images"
+            print(f"feature cache: extracted {len(paths) - len(cache.skipped)} {what}{skipped} at {rate:.1f} img/s "
                   f"into {cache.folder}")
         elif is_main():
-            print(f"feature cache: reusing {cache.folder}")
+            print(f"feature cache{' (mirrored images)' if mirror else ''}: reusing {cache.folder}")
         barrier()  # other processes wait for the main one's extraction
         cache.arrays = cache.open(L)
         if cache.skipped and self.cfg.data.on_corrupt == "stop":
@@ -98,24 +103,31 @@ class Inputs:
                                      rank=rank, world=world)
         return DataLoader(self._cached(samples, flip=t.cache_flip, seed=seed), batch_sampler=sampler)
 
-    def eval_loader(self, samples: Samples) -> DataLoader:
-        """Fixed-order batches of this rank's share of ``samples`` (each sample on one rank)."""
+    def eval_loader(self, samples: Samples, mirror: bool = False) -> DataLoader:
+        """Fixed-order batches of this rank's share of ``samples`` (each sample on one rank);
+        ``mirror``: of the mirrored images (``eval.tta_flip``'s second view)."""
         mine = shard(len(samples))
         if self.use_cache:  # images the extraction could not read have no maps
             mine = [i for i in mine if samples[i][0] not in self.cache.skipped]  # type: ignore[union-attr]
         subset = [samples[i] for i in mine]
         bs = self.cfg.eval.batch_size
         if not self.use_cache:
-            loader = make_loader(subset, self._transform(train=False), bs, train=False,
+            loader = make_loader(subset, self._transform(train=False, mirror=mirror), bs, train=False,
                                  workers=self.cfg.train.workers, on_corrupt=self.cfg.data.on_corrupt)
         else:
-            loader = DataLoader(self._cached(subset), batch_size=bs, shuffle=False)
+            loader = DataLoader(self._cached(subset, flip=float(mirror)), batch_size=bs, shuffle=False)
         return _Reindexed(loader, torch.tensor(mine, dtype=torch.long))
 
     def _cached(self, samples: Samples, flip: float = 0.0, seed: int = 0) -> CachedMaps:
+        """Cached maps of ``samples``; each is read from the mirrored images' cache with
+        probability ``flip``."""
         assert self.cache is not None
         rows = [self.cache.row[p] for p, _ in samples]
-        return CachedMaps(self.cache.arrays, rows, [y for _, y in samples], flip=flip, seed=seed)
+        mirrored = None
+        if flip > 0:
+            assert self.mirror_cache is not None, "the mirrored images' cache is opened with cache_flip or tta_flip"
+            mirrored = self.mirror_cache.arrays
+        return CachedMaps(self.cache.arrays, rows, [y for _, y in samples], mirrored=mirrored, flip=flip, seed=seed)
 
 
 class _Reindexed:

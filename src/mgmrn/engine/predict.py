@@ -111,7 +111,10 @@ class Predictor:
         for start in range(0, len(paths), batch_size):
             chunk = paths[start : start + batch_size]
             x = torch.stack([self.load_image(p) for p in chunk])
-            scores = fused_scores(self.model(x), self.attributes, self.cfg.model.scale)
+            z = self.model(x)
+            if self.cfg.eval.tta_flip:  # the mean over the image and its mirror image
+                z = (z + self.model(x.flip(-1))) / 2
+            scores = fused_scores(z, self.attributes, self.cfg.model.scale)
             if calibrated:
                 scores = self.calibrate(scores)
             values, index = scores.topk(k, dim=1)
