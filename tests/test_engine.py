@@ -311,7 +311,7 @@ def test_cached_maps_flip_reads_the_mirrored_images_maps_reproducibly():
         cache_module.CachedMaps(arrays, [0, 1], [0, 1], flip=0.5)
 
 
-def test_tta_flip_is_the_mean_over_the_image_and_its_mirror(run_dir: Path):
+def test_tta_flip_is_the_mean_over_the_image_and_its_mirror(run_dir: Path, capsys):
     """``eval.tta_flip``: from cached maps (a second cache of the mirrored images) and from
     images alike, each prediction is the mean of the model's on the image and on its mirror;
     ``mgmrn predict`` ranks with the same mean."""
@@ -344,8 +344,11 @@ def test_tta_flip_is_the_mean_over_the_image_and_its_mirror(run_dir: Path):
         torch.testing.assert_close(z, (single + mirror) / 2, atol=2e-2 if frozen else 1e-5, rtol=1e-2)
     assert len({f.name for f in features.iterdir()} - before) == 1  # the mirrored images' cache
     predictor = Predictor(run_dir)
-    predictor.cfg.eval.tta_flip = True
-    top = predictor.predict([p for p, _ in samples], top_k=1, calibrated=False)
+    assert not predictor.tta_flip  # as the run was evaluated
+    capsys.readouterr()
+    assert main(["predict", str(run_dir), *[p for p, _ in samples], "--top-k", "1", "--json",
+                 "--no-calibration", "--tta-flip"]) == 0
+    top = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     with torch.no_grad():
         expected = fused_scores((single + mirror) / 2, predictor.attributes, cfg.model.scale).max(1)
     assert [r["top"][0]["class"] for r in top] == [predictor.classes[i] for i in expected.indices.tolist()]

@@ -1,4 +1,4 @@
-"""``mgmrn predict CHECKPOINT IMAGE... [--classes CSV] [--top-k K] [--json]``.
+"""``mgmrn predict CHECKPOINT IMAGE... [--classes CSV] [--top-k K] [--json] [--[no-]tta-flip]``.
 
 Without ``--classes`` images are classified among the checkpoint's classes (seen and
 unseen), with the seen classes' scores lowered by the gamma chosen on validation (as in GZSL
@@ -28,6 +28,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="one JSON object per image and line")
     parser.add_argument("--no-calibration", action="store_true",
                         help="do not subtract the validation-chosen gamma from the seen classes' scores")
+    parser.add_argument("--tta-flip", action=argparse.BooleanOptionalAction, default=None,
+                        help="average each image's prediction with its mirror image's (default: as the "
+                             "checkpoint was evaluated, eval.tta_flip)")
 
 
 def candidate_classes(path: Path, attribute_names: list[str]) -> tuple[list[str], np.ndarray]:
@@ -50,6 +53,8 @@ def run(args: argparse.Namespace) -> int:
     if args.top_k < 1:
         raise UserError(f"--top-k must be at least 1, got {args.top_k}")
     predictor = Predictor(args.checkpoint)
+    if args.tta_flip is not None:
+        predictor.tta_flip = args.tta_flip
     if args.classes is not None:
         predictor.use_classes(*candidate_classes(args.classes, predictor.attribute_names), source=args.classes)
     for result in predictor.predict(args.images, top_k=args.top_k, calibrated=not args.no_calibration):

@@ -51,6 +51,7 @@ class Predictor:
         self.seen = torch.zeros(len(self.classes), dtype=torch.bool)  # per candidate class
         self.seen[torch.as_tensor(self.state["seen"], dtype=torch.long)] = True
         self.gamma: float = float(self.state.get("gamma") or 0.0)  # 0: trained without validation
+        self.tta_flip: bool = self.cfg.eval.tta_flip  # mean prediction over the image and its mirror
         saved = self.state.get("normalizer")  # checkpoints before 2026-11-29 lack it
         self.normalizer: SemanticsNormalizer | None = (
             SemanticsNormalizer.from_state(saved) if saved is not None
@@ -112,7 +113,7 @@ class Predictor:
             chunk = paths[start : start + batch_size]
             x = torch.stack([self.load_image(p) for p in chunk])
             z = self.model(x)
-            if self.cfg.eval.tta_flip:  # the mean over the image and its mirror image
+            if self.tta_flip:  # the mean over the image and its mirror image
                 z = (z + self.model(x.flip(-1))) / 2
             scores = fused_scores(z, self.attributes, self.cfg.model.scale)
             if calibrated:
