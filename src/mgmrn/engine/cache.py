@@ -2,11 +2,12 @@
 
 With ``train.freeze_backbone`` the backbone's stage maps of every image are extracted once,
 with the augmentation-free (test) transform (and, for ``train.cache_flip`` and
-``eval.tta_flip``, once more from the mirrored images, as a second cache), and stored as memory-mapped float16 arrays,
-one file per stage: ``<cache_dir>/<key>/stage-<k>.npy`` where ``k`` counts stages from the
-last one (``1`` = last) so runs with different L share files. ``key`` hashes the backbone
-name, its weights, the image size, the transform and the image list (absolute paths, sizes,
-mtimes); any change gives a new key. Files are written to a temporary name and renamed when complete.
+``eval.tta_flip``, once more from the mirrored images, as a second cache), and stored as
+memory-mapped float16 arrays, one file per stage: ``<cache_dir>/<key>/stage-<k>.npy``
+where ``k`` counts stages from the last one (``1`` = last) so runs with different L share
+files. ``key`` hashes the backbone name, its weights, the image size, the transform and the
+image list (absolute paths, sizes, mtimes); any change gives a new key. Files are written
+to a temporary name and renamed when complete.
 """
 
 from __future__ import annotations
