@@ -341,7 +341,9 @@ def test_tta_flip_is_the_mean_over_the_image_and_its_mirror(run_dir: Path, capsy
         inputs = Inputs.create(cfg, data, model, cpu)
         z, labels = predict_split(inputs, samples, cpu, "none", "test")
         assert labels == [y for _, y in samples]
-        torch.testing.assert_close(z, (single + mirror) / 2, atol=2e-2 if frozen else 1e-5, rtol=1e-2)
+        tolerance = dict(atol=2e-2, rtol=1e-2) if frozen else dict(atol=1e-5, rtol=1e-5)
+        torch.testing.assert_close(z, (single + mirror) / 2, **tolerance)
+        assert not torch.allclose(z, single, **tolerance) and not torch.allclose(z, mirror, **tolerance)
     assert len({f.name for f in features.iterdir()} - before) == 1  # the mirrored images' cache
     predictor = Predictor(run_dir)
     assert not predictor.tta_flip  # as the run was evaluated
@@ -353,9 +355,21 @@ def test_tta_flip_is_the_mean_over_the_image_and_its_mirror(run_dir: Path, capsy
         expected = fused_scores((single + mirror) / 2, predictor.attributes, cfg.model.scale).max(1)
     assert [r["top"][0]["class"] for r in top] == [predictor.classes[i] for i in expected.indices.tolist()]
     assert [r["top"][0]["score"] for r in top] == pytest.approx(expected.values.tolist(), abs=1e-5)
+    from mgmrn.viz.attention import explain
+
+    # `mgmrn attention` names the class `mgmrn predict --tta-flip` ranks first (calibrated),
+    # checked on the images where the flip changes that class
+    paths = [p for p, _ in [*data.test_unseen, *data.test_seen]]
+    first = {}
+    for flip in (False, True):
+        predictor.tta_flip = flip
+        first[flip] = [r["top"][0]["class"] for r in predictor.predict(paths, top_k=1)]
+    changed = [i for i, (a, b) in enumerate(zip(first[False], first[True])) if a != b]
+    assert changed
+    assert [explain(predictor, paths[i]).class_name for i in changed] == [first[True][i] for i in changed]
 
 
-def test_training_with_cache_flip_and_tta(tmp_path: Path):
+def test_training_with_cache_flip_and_tta(tmp_path: Path, capsys):
     """``train.cache_flip`` reads training maps from the mirrored images' cache; with
     ``eval.tta_flip`` the run's metrics use both views and ``mgmrn eval`` reproduces them."""
     run = tmp_path / "run"
@@ -372,6 +386,30 @@ def test_training_with_cache_flip_and_tta(tmp_path: Path):
     assert main(["eval", str(run), "--set", "eval.tta_flip=false", "--output", str(out)]) == 0
     single = json.loads(out.read_text())
     assert any(single[k] != metrics[k] for k in ("zsl_top1", "gzsl_h", "ausuc"))
+    from mgmrn.engine.predict import Predictor
+
+    assert Predictor(run).tta_flip  # predictions default to the run's evaluation
+    image = str(next((tmp_path / "data").rglob("*.png")))
+    scores = {}
+    capsys.readouterr()
+    for flag in ([], ["--tta-flip"], ["--no-tta-flip"]):
+        assert main(["predict", str(run), image, "--json", "--no-calibration"] + flag) == 0
+        scores[tuple(flag)] = [t["score"] for t in json.loads(capsys.readouterr().out)["top"]]
+    assert scores[()] == scores[("--tta-flip",)] != scores[("--no-tta-flip",)]
+
+
+def test_tta_flip_after_linear_probe_then_fine_tuning(tmp_path: Path):
+    """The flip in the frozen epochs (mirrored cache) and after them (mirrored images); the
+    run's metrics are reproduced by ``mgmrn eval`` from images."""
+    run = tmp_path / "run"
+    args = tiny(tmp_path, "train.freeze_backbone=false", "train.frozen_epochs=1", "eval.tta_flip=true")
+    assert main(["train", "demo", *args, "--output", str(run)]) == 0
+    metrics = json.loads((run / "metrics.json").read_text())
+    out = tmp_path / "again.json"
+    assert main(["eval", str(run), "--output", str(out)]) == 0
+    again = json.loads(out.read_text())
+    for key in ("zsl_top1", "gzsl_h", "ausuc"):
+        assert again[key] == pytest.approx(metrics[key], abs=1e-9)
 
 
 def test_amp_dtype_choices():

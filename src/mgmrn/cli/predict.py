@@ -28,9 +28,22 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="one JSON object per image and line")
     parser.add_argument("--no-calibration", action="store_true",
                         help="do not subtract the validation-chosen gamma from the seen classes' scores")
+    add_tta_argument(parser)
+
+
+def add_tta_argument(parser: argparse.ArgumentParser) -> None:
+    """``--[no-]tta-flip``: overrides the checkpoint's ``eval.tta_flip`` (see :func:`open_predictor`)."""
     parser.add_argument("--tta-flip", action=argparse.BooleanOptionalAction, default=None,
-                        help="average each image's prediction with its mirror image's (default: as the "
-                             "checkpoint was evaluated, eval.tta_flip)")
+                        help="rank classes by the mean prediction over the image and its mirror image "
+                             "(default: as the checkpoint was evaluated, eval.tta_flip)")
+
+
+def open_predictor(args: argparse.Namespace) -> Predictor:
+    """The checkpoint's predictor, with ``--[no-]tta-flip`` applied."""
+    predictor = Predictor(args.checkpoint)
+    if args.tta_flip is not None:
+        predictor.tta_flip = args.tta_flip
+    return predictor
 
 
 def candidate_classes(path: Path, attribute_names: list[str]) -> tuple[list[str], np.ndarray]:
@@ -52,9 +65,7 @@ def candidate_classes(path: Path, attribute_names: list[str]) -> tuple[list[str]
 def run(args: argparse.Namespace) -> int:
     if args.top_k < 1:
         raise UserError(f"--top-k must be at least 1, got {args.top_k}")
-    predictor = Predictor(args.checkpoint)
-    if args.tta_flip is not None:
-        predictor.tta_flip = args.tta_flip
+    predictor = open_predictor(args)
     if args.classes is not None:
         predictor.use_classes(*candidate_classes(args.classes, predictor.attribute_names), source=args.classes)
     for result in predictor.predict(args.images, top_k=args.top_k, calibrated=not args.no_calibration):

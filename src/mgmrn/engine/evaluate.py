@@ -21,11 +21,12 @@ def predict_split(
     labels; images skipped as unreadable (``data.on_corrupt=skip``) are left out of both.
     With ``eval.tta_flip`` each prediction is the mean over the image and its mirror image."""
     z, _, index = predict_attributes(inputs.model, inputs.eval_loader(samples), device, amp, desc)
-    if inputs.cfg.eval.tta_flip:
-        z_mirror, _, _ = predict_attributes(inputs.model, inputs.eval_loader(samples, mirror=True), device, amp,
-                                            f"{desc} (mirrored)")
-        z = (z + z_mirror) / 2
     z, present = gather_rows(index, z, len(samples))
+    if inputs.cfg.eval.tta_flip:  # matched by sample index: each view leaves out what it could not read
+        z_mirror, _, index = predict_attributes(inputs.model, inputs.eval_loader(samples, mirror=True), device, amp,
+                                                f"{desc} (mirrored)")
+        z_mirror, present_mirror = gather_rows(index, z_mirror, len(samples))
+        z, present = (z + z_mirror) / 2, present & present_mirror
     return z[present], [y for (_, y), kept in zip(samples, present.tolist()) if kept]
 
 

@@ -85,6 +85,12 @@ class Inputs:
             )
         return cache
 
+    @property
+    def skipped(self) -> set[str]:
+        """Images without cached maps: unreadable at the extraction of either cache."""
+        assert self.cache is not None
+        return self.cache.skipped | (self.mirror_cache.skipped if self.mirror_cache is not None else set())
+
     def train_loader(self, samples: Samples, epoch: int) -> DataLoader:
         """Training batches for one epoch (seeded by config seed and epoch: resumable)."""
         d, t = self.cfg.data, self.cfg.train
@@ -96,7 +102,7 @@ class Inputs:
                 ways=d.ways, shots=d.shots, batches_per_epoch=t.max_batches, seed=seed,
                 workers=t.workers, on_corrupt=d.on_corrupt, rank=rank, world=world,
             )
-        samples = [s for s in samples if s[0] not in self.cache.skipped]  # type: ignore[union-attr]
+        samples = [s for s in samples if s[0] not in self.skipped]
         labels = [y for _, y in samples]
         sampler = make_batch_sampler(labels, d.batch_size, train=True, sampler=d.sampler, ways=d.ways,
                                      shots=d.shots, batches_per_epoch=t.max_batches, seed=seed,
@@ -108,7 +114,7 @@ class Inputs:
         ``mirror``: of the mirrored images (``eval.tta_flip``'s second view)."""
         mine = shard(len(samples))
         if self.use_cache:  # images the extraction could not read have no maps
-            mine = [i for i in mine if samples[i][0] not in self.cache.skipped]  # type: ignore[union-attr]
+            mine = [i for i in mine if samples[i][0] not in self.skipped]
         subset = [samples[i] for i in mine]
         bs = self.cfg.eval.batch_size
         if not self.use_cache:
