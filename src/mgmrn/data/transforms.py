@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Sequence
 
+from torch import Tensor
 from torchvision import transforms as T
 
 
@@ -23,5 +24,16 @@ def build_transforms(image_size: int, mean: Sequence[float], std: Sequence[float
         steps = [resize, T.CenterCrop(image_size)]
     steps += [T.ToTensor(), T.Normalize(list(mean), list(std))]
     if mirror:
-        steps.append(T.RandomHorizontalFlip(p=1.0))
+        steps.append(Mirror())
     return T.Compose(steps)
+
+
+class Mirror:
+    """Left-right mirror of an image tensor (..., H, W); deterministic, unlike a flip drawn
+    with probability 1, which still draws from torch's random generator."""
+
+    def __call__(self, x: Tensor) -> Tensor:
+        return x.flip(-1)
+
+    def __repr__(self) -> str:
+        return "Mirror()"
