@@ -369,6 +369,17 @@ def test_tta_flip_is_the_mean_over_the_image_and_its_mirror(run_dir: Path, capsy
     assert [explain(predictor, paths[i]).class_name for i in changed] == [first[True][i] for i in changed]
 
 
+def _eval_reproduces_run(run: Path, tmp_path: Path) -> dict:
+    """``mgmrn eval RUN`` gives the run's own test metrics; returns them."""
+    metrics = json.loads((run / "metrics.json").read_text())
+    out = tmp_path / "again.json"
+    assert main(["eval", str(run), "--output", str(out)]) == 0
+    again = json.loads(out.read_text())
+    for key in ("zsl_top1", "gzsl_h", "ausuc"):
+        assert again[key] == pytest.approx(metrics[key], abs=1e-9)
+    return metrics
+
+
 def test_training_with_cache_flip_and_tta(tmp_path: Path, capsys):
     """``train.cache_flip`` reads training maps from the mirrored images' cache; with
     ``eval.tta_flip`` the run's metrics use both views and ``mgmrn eval`` reproduces them."""
@@ -376,12 +387,7 @@ def test_training_with_cache_flip_and_tta(tmp_path: Path, capsys):
     assert main(["train", "demo", *tiny(tmp_path, "train.cache_flip=0.5", "eval.tta_flip=true"),
                  "--output", str(run)]) == 0
     assert len(list((tmp_path / "features").glob("*/stage-1.npy"))) == 2
-    metrics = json.loads((run / "metrics.json").read_text())
-    out = tmp_path / "again.json"
-    assert main(["eval", str(run), "--output", str(out)]) == 0
-    again = json.loads(out.read_text())
-    for key in ("zsl_top1", "gzsl_h", "ausuc"):
-        assert again[key] == pytest.approx(metrics[key], abs=1e-9)
+    metrics = _eval_reproduces_run(run, tmp_path)
     out = tmp_path / "single.json"
     assert main(["eval", str(run), "--set", "eval.tta_flip=false", "--output", str(out)]) == 0
     single = json.loads(out.read_text())
@@ -404,12 +410,7 @@ def test_tta_flip_after_linear_probe_then_fine_tuning(tmp_path: Path):
     run = tmp_path / "run"
     args = tiny(tmp_path, "train.freeze_backbone=false", "train.frozen_epochs=1", "eval.tta_flip=true")
     assert main(["train", "demo", *args, "--output", str(run)]) == 0
-    metrics = json.loads((run / "metrics.json").read_text())
-    out = tmp_path / "again.json"
-    assert main(["eval", str(run), "--output", str(out)]) == 0
-    again = json.loads(out.read_text())
-    for key in ("zsl_top1", "gzsl_h", "ausuc"):
-        assert again[key] == pytest.approx(metrics[key], abs=1e-9)
+    _eval_reproduces_run(run, tmp_path)
 
 
 def test_amp_dtype_choices():

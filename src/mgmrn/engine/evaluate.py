@@ -20,13 +20,14 @@ def predict_split(
     """Per-stage attribute predictions (N, L, A) for ``samples``, gathered over ranks, and their
     labels; images skipped as unreadable (``data.on_corrupt=skip``) are left out of both.
     With ``eval.tta_flip`` each prediction is the mean over the image and its mirror image."""
-    z, _, index = predict_attributes(inputs.model, inputs.eval_loader(samples), device, amp, desc)
-    z, present = gather_rows(index, z, len(samples))
-    if inputs.cfg.eval.tta_flip:  # matched by sample index: each view leaves out what it could not read
-        z_mirror, _, index = predict_attributes(inputs.model, inputs.eval_loader(samples, mirror=True), device, amp,
-                                                f"{desc} (mirrored)")
-        z_mirror, present_mirror = gather_rows(index, z_mirror, len(samples))
-        z, present = (z + z_mirror) / 2, present & present_mirror
+    views = (False, True) if inputs.cfg.eval.tta_flip else (False,)
+    total, present = None, torch.ones(len(samples), dtype=torch.bool)
+    for mirror in views:  # matched by sample index: each view leaves out what it could not read
+        loader = inputs.eval_loader(samples, mirror=mirror)
+        z, _, index = predict_attributes(inputs.model, loader, device, amp, f"{desc} (mirrored)" if mirror else desc)
+        z, kept = gather_rows(index, z, len(samples))
+        total, present = z if total is None else total + z, present & kept
+    z = total / len(views)
     return z[present], [y for (_, y), kept in zip(samples, present.tolist()) if kept]
 
 

@@ -93,6 +93,11 @@ class Predictor:
         """Calibrated stacking: ``gamma`` subtracted from the seen candidate classes' scores (B, K)."""
         return scores - self.gamma * self.seen.to(scores.dtype)
 
+    def with_mirror(self, z: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        """``z`` = the model's predictions for images ``x`` (B, 3, H, W); with ``tta_flip``,
+        their mean with the predictions for the mirrored images."""
+        return (z + self.model(x.flip(-1))) / 2 if self.tta_flip else z
+
     def load_image(self, path: str | Path) -> torch.Tensor:
         try:
             with Image.open(path) as img:
@@ -112,10 +117,7 @@ class Predictor:
         for start in range(0, len(paths), batch_size):
             chunk = paths[start : start + batch_size]
             x = torch.stack([self.load_image(p) for p in chunk])
-            z = self.model(x)
-            if self.tta_flip:  # the mean over the image and its mirror image
-                z = (z + self.model(x.flip(-1))) / 2
-            scores = fused_scores(z, self.attributes, self.cfg.model.scale)
+            scores = fused_scores(self.with_mirror(self.model(x), x), self.attributes, self.cfg.model.scale)
             if calibrated:
                 scores = self.calibrate(scores)
             values, index = scores.topk(k, dim=1)

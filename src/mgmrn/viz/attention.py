@@ -120,9 +120,7 @@ def explain(
     scores = fused_scores(z, predictor.attributes, scale)[0]
     # the predicted class as `mgmrn predict` ranks them (with the mirror image under tta_flip);
     # attention, contributions and score stay those of the image itself, the view drawn
-    ranked = scores
-    if predictor.tta_flip:
-        ranked = fused_scores((z + model(x.flip(-1)[None])) / 2, predictor.attributes, scale)[0]
+    ranked = fused_scores(predictor.with_mirror(z, x[None]), predictor.attributes, scale)[0]
     best = int(predictor.calibrate(ranked[None])[0].argmax())
     k = best if class_name is None else predictor.classes.index(class_name)
     contrib = attribute_contributions(z[0], predictor.attributes[k], scale)
