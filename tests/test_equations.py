@@ -241,6 +241,24 @@ def test_self_calibration_against_a_naive_computation():
                                plain + 0.3 * naive)
 
 
+def test_label_smoothing_against_a_naive_computation():
+    """loss.label_smoothing: target 1 - eps on the true class plus eps / K on every seen class."""
+    B, L, A, K, scale, eps = 3, 2, 6, 4, 20.0, 0.2
+    z, seen = torch.randn(B, L, A), torch.randn(K, A)
+    labels = torch.tensor([0, 3, 1])
+    naive = torch.zeros(L)
+    for l in range(L):
+        for b in range(B):
+            s = torch.stack([scale * F.cosine_similarity(z[b, l], seen[c], dim=0) for c in range(K)])
+            log_p = torch.log(torch.exp(s) / torch.exp(s).sum())
+            target = torch.full((K,), eps / K)
+            target[labels[b]] += 1 - eps
+            naive[l] += -(target * log_p).sum() / B
+    smoothed = stage_losses(z, labels, seen, scale=scale, ar_weight=0.0, label_smoothing=eps)
+    torch.testing.assert_close(smoothed, naive)
+    assert not torch.allclose(smoothed, stage_losses(z, labels, seen, scale=scale, ar_weight=0.0))
+
+
 def test_decoder_reuses_folded_weights_only_while_parameters_are_unchanged():
     dec = VisualSemanticDecoder(8, 5, 6, n_attributes=3)
     w_att, tokens = torch.randn(3, 5), torch.randn(2, 4, 8)

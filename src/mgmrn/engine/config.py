@@ -17,10 +17,15 @@ class LossConfig:
     # weight of a self-calibration term (not in the paper: TransZero's L_SC): -mean log p_u over
     # the classes without training images (their attribute vectors only), p the softmax over all
     sc_weight: float = 0.0
+    # label smoothing of Eq. 11's cross-entropy (not in the paper): the target puts
+    # 1 - eps on the true class and eps / K on every seen class; 0: off (the paper)
+    label_smoothing: float = 0.0
 
     def __post_init__(self) -> None:
         if self.sc_weight < 0:
             raise UserError(f"loss.sc_weight must be >= 0, got {self.sc_weight}")
+        if not 0.0 <= self.label_smoothing < 1.0:
+            raise UserError(f"loss.label_smoothing must be in [0, 1), got {self.label_smoothing}")
 
 
 @dataclass

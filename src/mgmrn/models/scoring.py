@@ -23,10 +23,14 @@ def fused_scores(z: Tensor, class_attributes: Tensor, scale: float) -> Tensor:
     return stage_scores(z, class_attributes, scale).sum(1)
 
 
-def semantic_cross_entropy(logits: Tensor, targets: Tensor) -> Tensor:
-    """Eq. (11) per stage: logits (B, L, K_seen), targets (B,) local seen indices -> (L,)."""
+def semantic_cross_entropy(logits: Tensor, targets: Tensor, label_smoothing: float = 0.0) -> Tensor:
+    """Eq. (11) per stage: logits (B, L, K_seen), targets (B,) local seen indices -> (L,).
+
+    ``label_smoothing`` (not in the paper) mixes the one-hot target with the uniform one.
+    """
     B, L, K = logits.shape
-    loss = F.cross_entropy(logits.reshape(B * L, K), targets.repeat_interleave(L), reduction="none")
+    loss = F.cross_entropy(logits.reshape(B * L, K), targets.repeat_interleave(L), reduction="none",
+                           label_smoothing=label_smoothing)
     return loss.view(B, L).mean(0)
 
 
@@ -63,19 +67,21 @@ def stage_losses(
     ar_normalize: bool = False,
     unseen_attributes: Tensor | None = None,
     sc_weight: float = 0.0,
+    label_smoothing: float = 0.0,
     mixed_with: tuple[Tensor, float] | None = None,
 ) -> Tensor:
     """Per-stage ``L_SCE + w * L_AR`` (the summands of Eq. 13), shape (L,).
 
     labels are local indices into ``seen_attributes`` (K_seen, A). With ``sc_weight > 0``
-    and ``unseen_attributes`` (K_u, A), ``sc_weight * L_SC`` (:func:`self_calibration`) is added.
-    ``mixed_with=(other_labels, lam)`` (mixup) weighs the two label sets' ``L_SCE + w * L_AR``
-    by ``lam`` and ``1 - lam``; ``L_SC`` does not depend on the labels and is counted once.
+    and ``unseen_attributes`` (K_u, A), ``sc_weight * L_SC`` (:func:`self_calibration`) is added;
+    ``label_smoothing`` goes to :func:`semantic_cross_entropy`. ``mixed_with=(other_labels,
+    lam)`` (mixup) weighs the two label sets' ``L_SCE + w * L_AR`` by ``lam`` and ``1 - lam``;
+    ``L_SC`` does not depend on the labels and is counted once.
     """
     logits = stage_scores(z, seen_attributes, scale)
 
     def supervised(targets: Tensor) -> Tensor:
-        sce = semantic_cross_entropy(logits, targets)
+        sce = semantic_cross_entropy(logits, targets, label_smoothing)
         return sce + ar_weight * attribute_regression(z, seen_attributes[targets], ar_normalize)
 
     loss = supervised(labels)
