@@ -16,12 +16,13 @@ def test_overrides_are_typed_and_checked():
     for bad, key in (("train.lr=fast", "train.lr"), ("train.freeze_bn=maybe", "train.freeze_bn"),
                      ("train.frozen_epochs=-1", "train.frozen_epochs"),
                      ("loss.sc_weight=-0.1", "loss.sc_weight"), ("loss.label_smoothing=1", "loss.label_smoothing"),
+                     ("loss.fused_weight=0.5 train.schedule=per-stage", "needs train.schedule=joint"),
                      ("train.mixup=-1", "train.mixup"),
                      ("model.norm_position=decoder", "model.norm_position must be tokens or maps"),
                      ("model.fusion_tokens=sum", "model.fusion_tokens must be concat or add"),
                      ("data.val_images=0", "data.val_images must be > 0 when data.val_classes > 0")):
         with pytest.raises(UserError, match=key):
-            load_config("cub100", [bad])
+            load_config("cub100", bad.split())
 
 
 def test_every_preset_loads_and_the_fine_tuning_preset_extends_cub100():

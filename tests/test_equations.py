@@ -259,6 +259,20 @@ def test_label_smoothing_against_a_naive_computation():
     assert not torch.allclose(smoothed, stage_losses(z, labels, seen, scale=scale, ar_weight=0.0))
 
 
+def test_fused_cross_entropy_against_a_naive_computation():
+    """loss.fused_weight: cross-entropy of the mean over stages of the scaled cosine scores."""
+    B, L, A, K, scale, w = 3, 2, 6, 4, 20.0, 0.5
+    z, seen = torch.randn(B, L, A), torch.randn(K, A)
+    labels = torch.tensor([0, 3, 1])
+    naive = torch.tensor(0.0)
+    for b in range(B):
+        s = torch.stack([scale * torch.stack([F.cosine_similarity(z[b, l], seen[c], dim=0) for l in range(L)]).mean()
+                         for c in range(K)])
+        naive += -torch.log(torch.exp(s[labels[b]]) / torch.exp(s).sum()) / B
+    plain = stage_losses(z, labels, seen, scale=scale)
+    torch.testing.assert_close(stage_losses(z, labels, seen, scale=scale, fused_weight=w), plain + w * naive / L)
+
+
 def test_decoder_reuses_folded_weights_only_while_parameters_are_unchanged():
     dec = VisualSemanticDecoder(8, 5, 6, n_attributes=3)
     w_att, tokens = torch.randn(3, 5), torch.randn(2, 4, 8)

@@ -255,3 +255,5 @@ def validate(cfg: Config) -> None:
             f"model.prototypes lists {len(cfg.model.prototypes)} values for "
             f"model.stages={stages}"
         )
+    if cfg.loss.fused_weight > 0 and cfg.train.schedule != "joint":
+        raise UserError("loss.fused_weight trains all stages together and needs train.schedule=joint")

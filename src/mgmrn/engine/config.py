@@ -20,12 +20,17 @@ class LossConfig:
     # label smoothing of Eq. 11's cross-entropy (not in the paper): the target puts
     # 1 - eps on the true class and eps / K on every seen class; 0: off (the paper)
     label_smoothing: float = 0.0
+    # weight of a cross-entropy on the stages' mean scores (not in the paper): trains the
+    # ensemble Eq. 14 ranks by, besides each stage; needs train.schedule=joint; 0: off
+    fused_weight: float = 0.0
 
     def __post_init__(self) -> None:
         if self.sc_weight < 0:
             raise UserError(f"loss.sc_weight must be >= 0, got {self.sc_weight}")
         if not 0.0 <= self.label_smoothing < 1.0:
             raise UserError(f"loss.label_smoothing must be in [0, 1), got {self.label_smoothing}")
+        if self.fused_weight < 0:
+            raise UserError(f"loss.fused_weight must be >= 0, got {self.fused_weight}")
 
 
 @dataclass

@@ -105,7 +105,7 @@ def train_epoch(
                 z.float(), local, seen_attributes, scale=scale,
                 ar_weight=loss_cfg.ar_weight, ar_normalize=loss_cfg.ar_normalize,
                 unseen_attributes=unseen_attributes, sc_weight=loss_cfg.sc_weight,
-                label_smoothing=loss_cfg.label_smoothing,
+                label_smoothing=loss_cfg.label_smoothing, fused_weight=loss_cfg.fused_weight,
                 mixed_with=None if perm is None else (local[perm], lam),
             )
             loss = pick(losses)

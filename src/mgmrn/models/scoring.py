@@ -34,6 +34,13 @@ def semantic_cross_entropy(logits: Tensor, targets: Tensor, label_smoothing: flo
     return loss.view(B, L).mean(0)
 
 
+def fused_cross_entropy(logits: Tensor, targets: Tensor, label_smoothing: float = 0.0) -> Tensor:
+    """Cross-entropy of the stages' mean logits (not in the paper): trains the ensemble that
+    Eq. (14) ranks by (the mean keeps one stage's scale), not only each stage. logits
+    (B, L, K_seen), targets (B,) -> scalar."""
+    return F.cross_entropy(logits.mean(1), targets, label_smoothing=label_smoothing)
+
+
 def attribute_regression(z: Tensor, target: Tensor, normalize: bool = False) -> Tensor:
     """Eq. (12) per stage: ``1/N sum_i ||z_l - z_hat||^2``; z (B, L, A), target (B, A) -> (L,).
 
@@ -68,13 +75,15 @@ def stage_losses(
     unseen_attributes: Tensor | None = None,
     sc_weight: float = 0.0,
     label_smoothing: float = 0.0,
+    fused_weight: float = 0.0,
     mixed_with: tuple[Tensor, float] | None = None,
 ) -> Tensor:
     """Per-stage ``L_SCE + w * L_AR`` (the summands of Eq. 13), shape (L,).
 
     labels are local indices into ``seen_attributes`` (K_seen, A). With ``sc_weight > 0``
     and ``unseen_attributes`` (K_u, A), ``sc_weight * L_SC`` (:func:`self_calibration`) is added;
-    ``label_smoothing`` goes to :func:`semantic_cross_entropy`. ``mixed_with=(other_labels,
+    ``label_smoothing`` goes to :func:`semantic_cross_entropy`; ``fused_weight *``
+    :func:`fused_cross_entropy` is shared equally by the L entries. ``mixed_with=(other_labels,
     lam)`` (mixup) weighs the two label sets' ``L_SCE + w * L_AR`` by ``lam`` and ``1 - lam``;
     ``L_SC`` does not depend on the labels and is counted once.
     """
@@ -82,7 +91,10 @@ def stage_losses(
 
     def supervised(targets: Tensor) -> Tensor:
         sce = semantic_cross_entropy(logits, targets, label_smoothing)
-        return sce + ar_weight * attribute_regression(z, seen_attributes[targets], ar_normalize)
+        out = sce + ar_weight * attribute_regression(z, seen_attributes[targets], ar_normalize)
+        if fused_weight > 0:
+            out = out + fused_weight * fused_cross_entropy(logits, targets, label_smoothing) / logits.shape[1]
+        return out
 
     loss = supervised(labels)
     if mixed_with is not None:
