@@ -292,6 +292,19 @@ def test_ddp_two_processes_gather_each_test_image_once(tmp_path: Path):
         assert ddp[key] == pytest.approx(single[key], abs=1e-6)
 
 
+def test_cache_key_follows_image_content_not_modification_times(tmp_path: Path):
+    paths = [tmp_path / f"{i}.jpg" for i in range(3)]
+    for i, p in enumerate(paths):
+        p.write_bytes(bytes([i]) * 100)
+    key = lambda: cache_module.cache_key("lite0", "w", 64, "T", [str(p) for p in paths])  # noqa: E731
+    first = key()
+    os.utime(paths[1], ns=(1, 1))  # a copy with new modification times keeps the cache
+    assert key() == first
+    paths[1].write_bytes(bytes([7]) * 100)  # same size, other bytes: a new cache
+    assert key() != first
+    assert cache_module.cache_key("lite0", "w", 64, "T", [str(p) for p in paths[:2]]) != key()
+
+
 def test_cached_maps_flip_reads_the_mirrored_images_maps_reproducibly():
     arrays = [np.arange(2 * 3 * 4 * 4, dtype=np.float16).reshape(2, 3, 4, 4),
               np.arange(2 * 5 * 2 * 2, dtype=np.float16).reshape(2, 5, 2, 2)]

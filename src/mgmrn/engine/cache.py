@@ -6,7 +6,9 @@ with the augmentation-free (test) transform (and, for ``train.cache_flip`` and
 memory-mapped float16 arrays, one file per stage: ``<cache_dir>/<key>/stage-<k>.npy``
 where ``k`` counts stages from the last one (``1`` = last) so runs with different L share
 files. ``key`` hashes the backbone name, its weights, the image size, the transform and the
-image list (absolute paths, sizes, mtimes); any change gives a new key. Files are written
+image list (absolute paths and a digest of each file's bytes); any change gives a new key,
+while a copy of the same files with new modification times (a fresh checkout or copy of the
+data to the same place) keeps it. Files are written
 to a temporary name and renamed when complete.
 """
 
@@ -34,12 +36,13 @@ def default_cache_dir() -> Path:
 
 
 def cache_key(backbone: str, weights_id: str, image_size: int, transform: str, paths: Sequence[str]) -> str:
-    """A digest of everything the cached features depend on."""
+    """A digest of everything the cached features depend on (reads every image once:
+    about 0.2 s for CUB-100's 65 MB)."""
     h = hashlib.sha256()
     h.update(json.dumps([backbone, weights_id, image_size, transform]).encode())
     for p in paths:
-        st = os.stat(p)
-        h.update(f"{os.path.abspath(p)}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
+        content = hashlib.blake2b(Path(p).read_bytes(), digest_size=16).hexdigest()
+        h.update(f"{os.path.abspath(p)}\0{content}\n".encode())
     return h.hexdigest()[:20]
 
 
