@@ -64,6 +64,10 @@ class TrainConfig:
     # mixup (not in the paper): each batch is mixed with a shuffled copy of itself (images or
     # cached maps), weight lam ~ Beta(mixup, mixup), and the per-image losses mixed alike; 0: off
     mixup: float = 0.0
+    # exponential moving average of the weights (not in the paper): updated after every
+    # optimiser step with this decay; validation, selection, the saved model and the test use
+    # the average (engine/ema.py); 0: off (the trained weights themselves)
+    ema_decay: float = 0.0
     amp: str = "auto"  # auto (GPU: bf16 if supported, else fp16; CPU: none) | bf16 (GPU or CPU) | fp16 (GPU) | none
     channels_last: bool = True  # GPU only
     deterministic: bool = False
@@ -87,6 +91,8 @@ class TrainConfig:
             raise UserError(f"train.cache_flip must be a probability in [0, 1], got {self.cache_flip}")
         if self.mixup < 0:
             raise UserError(f"train.mixup must be >= 0 (the Beta distribution's alpha; 0: off), got {self.mixup}")
+        if not 0.0 <= self.ema_decay < 1.0:
+            raise UserError(f"train.ema_decay must be in [0, 1) (0: off), got {self.ema_decay}")
         if self.frozen_epochs < 0:
             raise UserError(f"train.frozen_epochs must be >= 0, got {self.frozen_epochs}")
         if self.select not in ("val", "last"):

@@ -13,7 +13,7 @@ from torch.utils.data import DataLoader
 from mgmrn.config import Config
 from mgmrn.data.build import ZSLData, make_batch_sampler, make_loader
 from mgmrn.data.transforms import build_transforms
-from mgmrn.engine.cache import CachedMaps, FeatureCache, cache_key, default_cache_dir
+from mgmrn.engine.cache import CachedMaps, FeatureCache, cache_key, default_cache_dir, images_fingerprint
 from mgmrn.engine.distributed import barrier, is_main, rank_and_world, shard
 from mgmrn.errors import UserError
 from mgmrn.models.mgmrn import MgMRN
@@ -44,9 +44,11 @@ class Inputs:
         (or reuse) the feature cache first."""
         inputs = cls(cfg, model)
         if cfg.train.freeze_backbone or (training and cfg.train.frozen_epochs > 0):
-            inputs.cache = inputs._open_cache(data, device)
+            paths = sorted({p for p, _ in [*data.train, *data.test_seen, *data.test_unseen]})
+            images = images_fingerprint(paths)  # read once for both caches
+            inputs.cache = inputs._open_cache(paths, images, device)
             if cfg.eval.tta_flip or (training and cfg.train.cache_flip > 0):
-                inputs.mirror_cache = inputs._open_cache(data, device, mirror=True)
+                inputs.mirror_cache = inputs._open_cache(paths, images, device, mirror=True)
             inputs.use_cache = cfg.train.freeze_backbone
         return inputs
 
@@ -55,11 +57,13 @@ class Inputs:
         d = self.cfg.data
         return build_transforms(d.image_size, bb.mean, bb.std, train=train, crop_pct=d.crop_pct, mirror=mirror)
 
-    def _open_cache(self, data: ZSLData, device: torch.device, mirror: bool = False) -> FeatureCache:
-        paths = sorted({p for p, _ in [*data.train, *data.test_seen, *data.test_unseen]})
+    def _open_cache(
+        self, paths: list[str], images: bytes, device: torch.device, mirror: bool = False
+    ) -> FeatureCache:
+        """The cache of ``paths`` (``images``: their :func:`images_fingerprint`), extracted if missing."""
         bb = self.model.backbone
         transform = self._transform(train=False, mirror=mirror)
-        key = cache_key(self.cfg.model.backbone, bb.weights_id, self.cfg.data.image_size, repr(transform), paths)
+        key = cache_key(self.cfg.model.backbone, bb.weights_id, self.cfg.data.image_size, repr(transform), images)
         folder = Path(self.cfg.train.cache_dir) if self.cfg.train.cache_dir else default_cache_dir()
         cache = FeatureCache(folder / key, paths)
         L = self.model.num_stages

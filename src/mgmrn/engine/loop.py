@@ -78,6 +78,7 @@ def train_epoch(
     train_cfg: TrainConfig,
     device: torch.device,
     scaler: torch.amp.GradScaler | None = None,
+    after_step: Callable[[], None] | None = None,
     desc: str = "train",
 ) -> dict[str, float]:
     """Train for one pass over ``loader`` (which yields inputs, global labels, indices).
@@ -88,6 +89,7 @@ def train_epoch(
     indices (-1 elsewhere); ``unseen_attributes`` (the classes without training images) feed
     ``loss.sc_weight``'s self-calibration term. With ``train.mixup`` the batch is mixed
     (:func:`mix_batch`) and the loss is ``lam * loss(labels) + (1 - lam) * loss(labels[perm])``.
+    ``after_step`` is called after every optimiser step (e.g. a weight average's update).
     """
     total, count, start = 0.0, 0, time.perf_counter()
     bar = tqdm(loader, desc=desc, unit="batch", dynamic_ncols=True, leave=False)
@@ -117,6 +119,8 @@ def train_epoch(
             else:
                 loss.backward()
                 optimizer.step()
+            if after_step is not None:
+                after_step()
             return float(loss.detach())
 
         if train_cfg.schedule == "joint":

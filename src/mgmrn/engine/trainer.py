@@ -11,6 +11,7 @@ validation gamma. The test splits are only used once, for the final report.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import random
@@ -26,6 +27,7 @@ from mgmrn.config import Config, absolute_paths, save_config, to_dict
 from mgmrn.data.build import RANK_SEED_STEP, ZSLData, build_data
 from mgmrn.engine.checkpoint import LAST, SELECTED, load_checkpoint, save_checkpoint
 from mgmrn.engine.distributed import barrier, init_distributed, is_main
+from mgmrn.engine.ema import WeightAverage
 from mgmrn.engine.evaluate import predict_split, score_metrics, sweep_grid
 from mgmrn.engine.inputs import Inputs
 from mgmrn.engine.loop import amp_dtype, local_labels, train_epoch
@@ -120,6 +122,8 @@ class Trainer:
                 find_unused_parameters=self.cfg.train.schedule == "per-stage" or self.cfg.train.frozen_epochs > 0,
             )
         self.optimizer = build_optimizer(self.model, self.cfg.train)
+        decay = self.cfg.train.ema_decay
+        self.average = WeightAverage(self.model, decay) if decay > 0 else None
         fp16 = amp_dtype(self.device, self.cfg.train.amp) == torch.float16
         self.scaler = torch.amp.GradScaler("cuda") if fp16 else None
         self.label_map = local_labels(len(self.data.classes), phase.seen)
@@ -182,6 +186,7 @@ class Trainer:
                 num_stages=self.model.num_stages, unseen_attributes=self.unseen_attributes,
                 loss_cfg=self.cfg.loss, train_cfg=t,
                 device=self.device, scaler=self.scaler, desc=f"{phase.name} {epoch + 1}/{phase.epochs}",
+                after_step=None if self.average is None else self.average.update,
             )
             row: dict[str, Any] = {"phase": phase.name, "epoch": epoch + 1, "lr": self.optimizer.param_groups[0]["lr"],
                                    "loss": stats["loss"], "img_s": stats["img_s"], "seconds": stats["seconds"]}
@@ -203,13 +208,18 @@ class Trainer:
                 self._save_last()
             barrier()
 
+    def _averaged(self) -> contextlib.AbstractContextManager:
+        """Inside: the model holds the weights that are evaluated and saved (``train.ema_decay``)."""
+        return contextlib.nullcontext() if self.average is None else self.average.applied()
+
     def _validate(self) -> dict[str, Any]:
         """Validation metrics (pseudo-unseen held-out seen classes), gamma chosen here."""
         self.net.eval()
         v = self.data.val
         amp = self.cfg.train.amp
-        z_s, y_s = predict_split(self.inputs, v.val_seen, self.device, amp, "val seen")
-        z_u, y_u = predict_split(self.inputs, v.val_unseen, self.device, amp, "val unseen")
+        with self._averaged():
+            z_s, y_s = predict_split(self.inputs, v.val_seen, self.device, amp, "val seen")
+            z_u, y_u = predict_split(self.inputs, v.val_unseen, self.device, amp, "val unseen")
         s_s, s_u = (stage_scores(z, self.attributes, self.cfg.model.scale) for z in (z_s, z_u))
         return score_metrics(
             s_s, y_s, s_u, y_u,
@@ -258,13 +268,17 @@ class Trainer:
         }
 
     def _save_selected(self) -> None:
-        save_checkpoint(self.output / SELECTED, self.checkpoint_payload())
+        payload = self.checkpoint_payload()
+        if self.average is not None:
+            payload["model"] = self.average.averaged_state(self.model)
+        save_checkpoint(self.output / SELECTED, payload)
 
     def _save_last(self) -> None:
         payload = self.checkpoint_payload()
         payload.update({
             "optimizer": self.optimizer.state_dict(),
             "scaler": None if self.scaler is None else self.scaler.state_dict(),
+            "average": None if self.average is None else self.average.state_dict(),
             "run_state": self.state.__dict__,
         })
         save_checkpoint(self.output / LAST, payload)
@@ -274,6 +288,10 @@ class Trainer:
         self.optimizer.load_state_dict(state["optimizer"])  # rates: set from the config each epoch
         if self.scaler is not None and state.get("scaler"):
             self.scaler.load_state_dict(state["scaler"])
+        if self.average is not None:
+            if not state.get("average"):
+                raise UserError("this checkpoint has no weight average to resume (train.ema_decay was 0)")
+            self.average.load_state_dict(state["average"])
 
     def _log(self, row: dict[str, Any]) -> None:
         self.state.log.append(row)
