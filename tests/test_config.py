@@ -20,6 +20,8 @@ def test_overrides_are_typed_and_checked():
                      ("train.mixup=-1", "train.mixup"),
                      ("model.norm_position=decoder", "model.norm_position must be tokens or maps"),
                      ("model.fusion_tokens=sum", "model.fusion_tokens must be concat or add"),
+                     ("model.fusion_drop=1", "model.fusion_drop must be in"),
+                     ("train.ema_decay=-0.5", "train.ema_decay must be in"),
                      ("data.val_images=0", "data.val_images must be > 0 when data.val_classes > 0")):
         with pytest.raises(UserError, match=key):
             load_config("cub100", bad.split())

@@ -15,6 +15,7 @@ import mgmrn.models.mgmrn as mgmrn_module
 from mgmrn.config import load_config
 from mgmrn.models.config import VARIANTS
 from mgmrn.models.mgmrn import MgMRN
+from mgmrn.models.scab import flatten_tokens
 from mgmrn.models.stage import StageHead
 
 A, DW = 7, 5
@@ -74,6 +75,25 @@ def test_fusion_tokens_add_keeps_hw_tokens_and_still_fuses():
         add.stages[0].fusion.fuse.weight.zero_()  # the finest stage still depends on its SCAB input
         add.stages[0].fusion.fuse.bias.zero_()
         assert not torch.allclose(add(x)[:, 0], z_add[:, 0], atol=1e-4)
+
+
+def test_fusion_drop_zeroes_whole_samples_fusion_in_training_only():
+    """``model.fusion_drop``: per sample, u_hat is dropped (the tokens are the stage's own g)
+    or kept and scaled by 1 / (1 - p); evaluation always fuses, unscaled."""
+    torch.manual_seed(1)
+    scab = build("full", 2, fusion_tokens="add", fusion_drop="0.5").stages[0].fusion
+    g, source = torch.randn(64, 32, 3, 3), torch.randn(64, 32, 3, 3)
+    scab.eval()
+    fused = scab(g, [source])
+    u_hat = fused - flatten_tokens(g)
+    scab.train()
+    out = scab(g, [source])
+    own = torch.isclose(out, fused - u_hat, atol=1e-5).flatten(1).all(1)
+    scaled = torch.isclose(out, fused - u_hat + 2 * u_hat, atol=1e-5).flatten(1).all(1)
+    assert bool((own ^ scaled).all())  # every sample one or the other, never a mix
+    assert 16 < int(own.sum()) < 48  # about half dropped
+    scab.eval()
+    torch.testing.assert_close(scab(g, [source]), fused)
 
 
 def _spatial_mask_effect(model: MgMRN, x: torch.Tensor) -> float:

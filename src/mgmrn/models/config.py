@@ -44,6 +44,9 @@ class ModelConfig:
     detach_coarse: Optional[bool] = None  # stop gradients from finer into coarser stages
     coarsest_fusion: str = "none"  # none: the coarsest stage keeps its HW tokens | self: s_L = G_L(g_L)
     fusion_tokens: str = "concat"  # concat: [g_l; u_hat_l], 2HW tokens (Eq. 7) | add: g_l + u_hat_l, HW tokens
+    # training only (not in the paper): each sample's u_hat_l (Eq. 6) is zeroed with this
+    # probability and scaled by 1 / (1 - p) otherwise (drop-path on the fusion); 0: off
+    fusion_drop: float = 0.0
     common_stage: int = 1  # whose H x W is the common one, counted from the last (1: coarsest)
     channels: int = 2048  # C of the common HxWxC map; 0: the last stage's channels
     hidden: int = 1024  # VSD attention width
@@ -69,6 +72,8 @@ class ModelConfig:
             raise UserError(f"model.coarsest_fusion must be self or none, got '{self.coarsest_fusion}'")
         if self.fusion_tokens not in ("concat", "add"):
             raise UserError(f"model.fusion_tokens must be concat or add, got '{self.fusion_tokens}'")
+        if not 0.0 <= self.fusion_drop < 1.0:
+            raise UserError(f"model.fusion_drop must be in [0, 1), got {self.fusion_drop}")
         if self.common not in (None, "pool-project", "conv-gn-relu"):
             raise UserError(f"model.common must be pool-project or conv-gn-relu, got '{self.common}'")
         if self.spatial_mask not in (None, "single", "channel"):

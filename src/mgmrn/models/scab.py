@@ -24,7 +24,9 @@ class SpatialChannelAttention(nn.Module):
     (``tokens="concat"``, 2HW tokens); ``tokens="add"`` (not in the paper) gives the HW
     tokens flatten(g + u_hat) instead, so that the decoder cannot read the coarser stages'
     features apart from the stage's own. With ``attention=False`` (Table III "MRM without
-    SCAB") ``u_hat = s``.
+    SCAB") ``u_hat = s``. ``drop`` (not in the paper): in training, each sample's u_hat is
+    zeroed with this probability and scaled by 1 / (1 - drop) otherwise (drop-path on the
+    fusion branch), so that the stage also learns to read its own tokens alone.
     """
 
     def __init__(
@@ -38,8 +40,10 @@ class SpatialChannelAttention(nn.Module):
         reduction: int = 16,
         detach_sources: bool = False,
         tokens: str = "concat",
+        drop: float = 0.0,
     ) -> None:
         super().__init__()
+        self.drop = drop
         self.detach_sources = detach_sources
         self.combine = tokens
         self.fuse = Pointwise(channels * sources, channels)  # G_l, Eq. (3)
@@ -65,6 +69,9 @@ class SpatialChannelAttention(nn.Module):
         if self.attention:
             a_s, a_c = self.masks(s)
             s = s * (a_s * a_c)
+        if self.training and self.drop > 0:
+            keep = torch.rand(s.shape[0], 1, 1, 1, device=s.device) >= self.drop
+            s = s * keep.to(s.dtype) / (1.0 - self.drop)
         if self.combine == "add":
             return flatten_tokens(g + s)
         return torch.cat([flatten_tokens(g), flatten_tokens(s)], 1)

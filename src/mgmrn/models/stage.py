@@ -59,6 +59,7 @@ class StageHead(nn.Module):
                 reduction=int(cfg.resolved("channel_reduction")),  # type: ignore[arg-type]
                 detach_sources=bool(cfg.resolved("detach_coarse")),
                 tokens=cfg.fusion_tokens,
+                drop=cfg.fusion_drop,
             )
         self.decoder = VisualSemanticDecoder(
             channels,
