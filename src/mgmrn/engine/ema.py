@@ -2,8 +2,8 @@
 
 After every optimiser step the average moves towards the trained weights:
 ``avg = d * avg + (1 - d) * w``, with ``d = min(decay, (1 + t) / (10 + t))`` at step ``t``
-(the warm-up timm's ``ModelEma`` uses, so that the randomly initialised weights fade out
-quickly). Validation, model selection, the saved model and the test use the average.
+(the warm-up of TensorFlow's ``ExponentialMovingAverage``, so that the randomly
+initialised weights fade out quickly; on a short run it is the decay: 0.982 at step 500). Validation, model selection, the saved model and the test use the average.
 """
 
 from __future__ import annotations
