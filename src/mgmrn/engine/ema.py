@@ -3,7 +3,8 @@
 After every optimiser step the average moves towards the trained weights:
 ``avg = d * avg + (1 - d) * w``, with ``d = min(decay, (1 + t) / (10 + t))`` at step ``t``
 (the warm-up of TensorFlow's ``ExponentialMovingAverage``, so that the randomly
-initialised weights fade out quickly; on a short run it is the decay: 0.982 at step 500). Validation, model selection, the saved model and the test use the average.
+initialised weights fade out quickly; on a short run it is the decay: 0.982 at step 500).
+Validation, model selection, the saved model and the test use the average.
 """
 
 from __future__ import annotations
@@ -27,13 +28,10 @@ class WeightAverage:
             raise ValueError(f"decay must be in (0, 1), got {decay}")
         self.decay, self.steps = decay, 0
         frozen = {name for name, p in model.named_parameters() if not p.requires_grad}
-        self.names = [k for k, v in model.state_dict().items() if v.is_floating_point() and k not in frozen]
-        self._live = self._tensors(model)
-        self.shadow = [t.detach().clone() for t in self._live]
-
-    def _tensors(self, model: nn.Module) -> list[Tensor]:
         state = model.state_dict()  # shares storage with the parameters and buffers
-        return [state[k] for k in self.names]
+        self.names = [k for k, v in state.items() if v.is_floating_point() and k not in frozen]
+        self._live = [state[k] for k in self.names]
+        self.shadow = [t.clone() for t in self._live]
 
     @torch.no_grad()
     def update(self) -> None:
