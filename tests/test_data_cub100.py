@@ -31,8 +31,8 @@ def cub100(shared_data: Path) -> ZSLData:
 
 
 def test_protocol_counts(cub100: ZSLData) -> None:
-    assert (len(cub100.train), len(cub100.test_seen), len(cub100.test_unseen)) == (2235, 2309, 1358)
-    assert (len(cub100.classes), len(cub100.seen), len(cub100.unseen)) == (100, 77, 23)
+    assert (len(cub100.train), len(cub100.test_seen), len(cub100.test_unseen)) == (2102, 2190, 1610)
+    assert (len(cub100.classes), len(cub100.seen), len(cub100.unseen)) == (100, 73, 27)
     assert cub100.attributes.shape == (100, 312)
     assert cub100.attribute_vectors.shape == (312, 300)
     assert cub100.attribute_names[1] == "has_bill_shape::dagger"
@@ -54,12 +54,12 @@ def test_labels_and_semantics_follow_the_class_map(cub100: ZSLData, shared_data:
 
 
 def test_unseen_index_map_has_no_offset_bug(cub100: ZSLData) -> None:
-    """Unseen classes of CUB-100 are interleaved with seen ones (classes 0 and 1 are unseen):
+    """Unseen classes of CUB-100 are interleaved with seen ones (class 0 is seen, class 1 unseen):
     subtracting the number of seen classes from a label gives nonsense."""
     labels = np.array([y for _, y in cub100.test_unseen])
     unseen = class_index_map(cub100.unseen)
     local = unseen.to_local(labels)
-    assert local.min() == 0 and local.max() == 22
+    assert local.min() == 0 and local.max() == 26
     assert (unseen.to_global(local) == labels).all()
     assert ((labels - len(cub100.seen)) < 0).any()  # the classic bug would index out of range
     assert (cub100.unseen[local] == labels).all()
@@ -67,7 +67,7 @@ def test_unseen_index_map_has_no_offset_bug(cub100: ZSLData) -> None:
 
 def test_val_split(cub100: ZSLData) -> None:
     val = cub100.val
-    assert len(val.val_unseen_classes) == round(77 * 0.2)
+    assert len(val.val_unseen_classes) == round(73 * 0.2)
     assert sorted(np.concatenate([val.val_seen_classes, val.val_unseen_classes])) == cub100.seen.tolist()
     assert sorted(val.train_sub + val.val_seen + val.val_unseen) == sorted(cub100.train)
     assert {y for _, y in val.val_unseen} == set(val.val_unseen_classes.tolist())
