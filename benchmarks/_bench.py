@@ -66,3 +66,27 @@ def write_json(path: Path, payload: Any) -> None:
     tmp = path.with_suffix(path.suffix + ".tmp")
     tmp.write_text(json.dumps(payload, indent=1, default=float))
     os.replace(tmp, path)
+
+
+def slug(name: str) -> str:
+    """A file-name form of a row name."""
+    return "".join(c if c.isalnum() else "-" for c in name).strip("-")
+
+
+def claim(out: Path, name: str) -> bool:
+    """Claim run ``name`` for this process, so that several invocations can share one results
+    folder. A claim is a file holding the owner's pid; one whose process has ended is taken over."""
+    path = out / "claims" / slug(name)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+    except FileExistsError:
+        try:
+            os.kill(int(path.read_text() or 0), 0)
+            return False  # its owner is alive
+        except (ProcessLookupError, ValueError):
+            path.unlink(missing_ok=True)
+            return claim(out, name)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(str(os.getpid()))
+    return True

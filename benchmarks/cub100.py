@@ -43,7 +43,6 @@ from __future__ import annotations
 import argparse
 import csv
 import json
-import os
 import statistics
 import time
 import traceback
@@ -124,7 +123,7 @@ def run_mgmrn(name: str, overrides: list[str], seed: int, args: argparse.Namespa
 
     all_overrides = [*args.set, *overrides, f"seed={seed}"]  # a row's own overrides win
     cfg = load_config(args.preset, all_overrides)
-    output = args.out / "runs" / f"{slug(name)}-seed{seed}"
+    output = args.out / "runs" / f"{_bench.slug(name)}-seed{seed}"
     start = time.perf_counter()
     metrics = Trainer(cfg, output).run()
     return {"metrics": {k: metrics[k] for k in (*KEYS, "gamma", "selected_epoch")},
@@ -178,31 +177,6 @@ def run_eszsl(args: argparse.Namespace) -> dict[str, Any]:
                       "feature_dim": int(x_tr.shape[1]),
                       "exponents": list(exponents)},
             "overrides": list(args.set), "seconds": time.perf_counter() - start}
-
-
-def claim(out: Path, name: str, seed: int) -> bool:
-    """Claim a run for this process, so that several invocations can share one results folder.
-
-    A claim is a file holding the owner's pid; a claim whose process has ended is taken over.
-    """
-    path = out / "claims" / f"{slug(name)}-seed{seed}"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
-    except FileExistsError:
-        try:
-            os.kill(int(path.read_text() or 0), 0)
-            return False  # its owner is alive
-        except (ProcessLookupError, ValueError):
-            path.unlink(missing_ok=True)
-            return claim(out, name, seed)
-    with os.fdopen(fd, "w") as handle:
-        handle.write(str(os.getpid()))
-    return True
-
-
-def slug(name: str) -> str:
-    return "".join(c if c.isalnum() else "-" for c in name).strip("-")
 
 
 def aggregate(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -281,7 +255,7 @@ def main() -> None:
         for group, name, overrides, seed in plan:  # seed by seed: a stopped invocation leaves whole seeds
             done |= {(r["row"], r["seed"], tuple(r.get("set", [])))
                      for r in load_results(results_file) if "metrics" in r}  # other processes
-            if (name, seed, tuple(args.set)) in done or not claim(args.out, name, seed):
+            if (name, seed, tuple(args.set)) in done or not _bench.claim(args.out, f"{name}-seed{seed}"):
                 continue
             if args.budget_min and time.perf_counter() - started > 60 * args.budget_min:
                 print(f"budget of {args.budget_min} min spent: not starting {name} seed {seed}")

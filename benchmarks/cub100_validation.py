@@ -1,13 +1,18 @@
-"""Quick comparisons on CUB-100 for choosing settings: selection phase only, judged on validation.
+"""Choosing settings on CUB-100's validation split: each preset option against the preset without it.
 
-Each call trains the ``cub100`` preset plus ``KEY=VALUE`` overrides with ``train.refit=false``
-(heads trained on the training subset, 62 of the 77 seen classes; the other 15 are the
-pseudo-unseen validation classes), reports the validation ZSL T1 and H of the epoch chosen
-on validation H, and the test figures of that model for the record. Without refit the
-model has never seen 15 of the seen classes, so its test S and H are low and not
-comparable with ``benchmarks/cub100.py``; choose on the validation columns.
+Every run trains a preset plus overrides with ``train.refit=false``: heads trained on the
+training subset (58 of the 73 seen classes; the other 15 are the pseudo-unseen validation
+classes). It reports the validation ZSL T1 and H of the epoch chosen on validation H, and the
+test figures of that model for the record only (without refit the model never saw 15 of the
+seen classes, so its test S and H are low and not comparable with ``benchmarks/cub100.py``).
 
-    .venv/bin/python benchmarks/cub100_validation.py full-e12 model.variant=full train.epochs=12
+Settings (``--settings``, default all): ``cub100`` and ``cub100-tuned`` as they are, and each
+with one of its choices undone. An option stays in its preset when removing it costs more
+than the seed spread on validation T1 or H (the paired per-seed differences' mean exceeds
+the larger of the two settings' standard deviations) and costs nothing beyond it on the
+other. Runs already in the results file are skipped; several invocations share the work.
+
+    OMP_NUM_THREADS=1 .venv/bin/python benchmarks/cub100_validation.py --seeds 0,1,2   # twice, side by side
     .venv/bin/python benchmarks/cub100_validation.py --table
 """
 
@@ -16,50 +21,123 @@ from __future__ import annotations
 import argparse
 import csv
 import json
+import statistics
 import time
 from pathlib import Path
+from typing import Any
 
 import _bench
 
 DEFAULT_OUT = _bench.RESULTS / "cub100-validation"
 
+# name: (preset, overrides, the setting it is compared with)
+SETTINGS: dict[str, tuple[str, list[str], str]] = {
+    "cub100": ("cub100", [], ""),
+    "cub100 with Eq. 12 (plain MSE, weight 1)": ("cub100", ["loss.ar_weight=1", "loss.ar_normalize=false"], "cub100"),
+    "cub100 with the LayerNorm on the tokens": ("cub100", ["model.norm_position=tokens"], "cub100"),
+    "cub100-tuned": ("cub100-tuned", [], "cub100"),
+    "cub100-tuned with Eq. 7's concatenation": ("cub100-tuned", ["model.fusion_tokens=concat"], "cub100-tuned"),
+    "cub100-tuned without self-calibration": ("cub100-tuned", ["loss.sc_weight=0"], "cub100-tuned"),
+    "cub100-tuned without the test-time flip": ("cub100-tuned", ["eval.tta_flip=false"], "cub100-tuned"),
+    "cub100-tuned with decoder width 512": ("cub100-tuned", ["model.hidden=512"], "cub100-tuned"),
+    "cub100-tuned without the fusion drop-path": ("cub100-tuned", ["model.fusion_drop=0"], "cub100-tuned"),
+}
 
-def run(name: str, overrides: list[str], out: Path) -> dict:
+
+def run(name: str, seed: int, out: Path) -> dict[str, Any]:
+    """Train one setting with one seed (selection phase only) and read its chosen epoch."""
     from mgmrn.config import load_config
     from mgmrn.engine.trainer import Trainer
 
-    cfg = load_config("cub100", ["train.refit=false", *overrides])
-    folder = out / "runs" / name
+    preset, overrides, _ = SETTINGS[name]
+    cfg = load_config(preset, ["train.refit=false", *overrides, f"seed={seed}"])
+    folder = out / "runs" / f"{_bench.slug(name)}-seed{seed}"
     start = time.perf_counter()
     m = Trainer(cfg, folder).run()
     rows = [r for r in csv.DictReader((folder / "log.csv").open()) if r["phase"] == "select"]
     best = max(rows, key=lambda r: float(r["val_h"]))
-    return {"name": name, "over": overrides, "val_t1": round(float(best["val_zsl_top1"]), 1),
-            "val_h": round(float(best["val_h"]), 1), "ep": best["epoch"], "t1": round(m["zsl_top1"], 1),
-            "U": round(m["gzsl_unseen"], 1), "S": round(m["gzsl_seen"], 1), "H": round(m["gzsl_h"], 1),
-            "sweepH": round(m["test_sweep_h"], 1), "min": round((time.perf_counter() - start) / 60, 1)}
+    return {"name": name, "seed": seed, "preset": preset, "over": overrides,
+            "val_t1": float(best["val_zsl_top1"]), "val_h": float(best["val_h"]), "ep": int(best["epoch"]),
+            "t1": m["zsl_top1"], "U": m["gzsl_unseen"], "S": m["gzsl_seen"], "H": m["gzsl_h"],
+            "sweepH": m["test_sweep_h"], "min": (time.perf_counter() - start) / 60,
+            "machine": _bench.machine(), "command": _bench.command()}
+
+
+def load(results: Path) -> list[dict[str, Any]]:
+    return [json.loads(s) for s in results.read_text().splitlines() if s.strip()] if results.is_file() else []
+
+
+def mean_sd(values: list[float]) -> str:
+    sd = f" ± {statistics.stdev(values):.1f}" if len(values) > 1 else ""
+    return f"{statistics.mean(values):.1f}{sd}"
+
+
+def verdict(runs: dict[int, dict], ref: dict[int, dict]) -> tuple[str, str, str]:
+    """Paired differences (this setting minus its reference) on validation T1 and H, and whether
+    the reference's option helps beyond the seed spread."""
+    seeds = sorted(set(runs) & set(ref))
+    if len(seeds) < 2:
+        return "", "", "too few seeds"
+    out = []
+    beyond = {}
+    for key in ("val_t1", "val_h"):
+        diffs = [runs[s][key] - ref[s][key] for s in seeds]
+        spread = max(statistics.stdev([runs[s][key] for s in seeds]), statistics.stdev([ref[s][key] for s in seeds]))
+        out.append(f"{statistics.mean(diffs):+.1f}")
+        beyond[key] = statistics.mean(diffs) / spread if spread else 0.0
+    if min(beyond.values()) < -1 and max(beyond.values()) <= 1:
+        word = "reference better beyond the spread"
+    elif max(beyond.values()) > 1 and min(beyond.values()) >= -1:
+        word = "this setting better beyond the spread"
+    else:
+        word = "level (within the spread)"
+    return out[0], out[1], word
+
+
+def summary(lines: list[dict[str, Any]]) -> str:
+    by_name: dict[str, dict[int, dict]] = {}
+    for r in lines:
+        by_name.setdefault(r["name"], {})[r["seed"]] = r
+    rows = []
+    for name in [n for n in SETTINGS if n in by_name]:
+        runs = by_name[name]
+        ref_name = SETTINGS[name][2]
+        dt1, dh, word = verdict(runs, by_name.get(ref_name, {})) if ref_name else ("", "", "")
+        rows.append([name, " ".join(SETTINGS[name][1]) or "-", ",".join(map(str, sorted(runs))),
+                     mean_sd([r["val_t1"] for r in runs.values()]), mean_sd([r["val_h"] for r in runs.values()]),
+                     ref_name or "-", dt1, dh, word, f"{statistics.mean(r['min'] for r in runs.values()):.1f}"])
+    return _bench.table(["setting", "overrides", "seeds", "val T1", "val H", "compared with", "ΔT1", "ΔH",
+                         "verdict", "min/run"], rows)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("name", nargs="?", help="run name (its folder under OUT/runs)")
-    parser.add_argument("overrides", nargs="*", metavar="KEY=VALUE")
+    parser.add_argument("--settings", default="", help="';'-separated setting names (default: all)")
+    parser.add_argument("--seeds", default="0,1,2", help="comma list of seeds")
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
-    parser.add_argument("--table", action="store_true", help="print the results file as a table")
+    parser.add_argument("--table", action="store_true", help="print the results file as a table and exit")
     args = parser.parse_args()
     results = args.out / "results.jsonl"
-    if args.name:
-        line = run(args.name, args.overrides, args.out)
-        print(json.dumps(line))
-        results.parent.mkdir(parents=True, exist_ok=True)
-        with results.open("a") as handle:
-            handle.write(json.dumps(line) + "\n")
-    if args.table or not args.name:
-        lines = [json.loads(s) for s in results.read_text().splitlines() if s.strip()]
-        print(_bench.table(
-            ["run", "overrides", "val T1", "val H", "epoch", "test T1", "U", "S", "H", "test-sweep H", "min"],
-            [[r["name"], " ".join(r["over"]), r["val_t1"], r["val_h"], r["ep"], r["t1"], r["U"], r["S"], r["H"],
-              r["sweepH"], r["min"]] for r in lines]))
+    if not args.table:
+        names = [n for n in args.settings.split(";") if n] or list(SETTINGS)
+        unknown = [n for n in names if n not in SETTINGS]
+        if unknown:
+            raise SystemExit(f"unknown settings {unknown}; known: {list(SETTINGS)}")
+        for seed in [int(s) for s in args.seeds.split(",")]:
+            for name in names:
+                done = {(r["name"], r["seed"]) for r in load(results)}
+                if (name, seed) in done or not _bench.claim(args.out, f"{name}-seed{seed}"):
+                    continue
+                print(f"=== {name} seed {seed}", flush=True)
+                line = run(name, seed, args.out)
+                results.parent.mkdir(parents=True, exist_ok=True)
+                with results.open("a") as handle:
+                    handle.write(json.dumps(line) + "\n")
+    lines = load(results)
+    print(summary(lines))
+    if lines:
+        print(f"\n{_bench.machine_line(lines[-1]['machine'])}")
+    print(f"reproduce: OMP_NUM_THREADS=1 .venv/bin/python benchmarks/cub100_validation.py --seeds 0,1,2 --out {args.out}")
 
 
 if __name__ == "__main__":
