@@ -25,9 +25,9 @@ import numpy as np
 import torch
 from torch import Tensor
 from torch.utils.data import DataLoader, Dataset
-from tqdm import tqdm
 
 from mgmrn.utils.io import write_json
+from mgmrn.utils.progress import progress
 
 
 def default_cache_dir() -> Path:
@@ -95,8 +95,7 @@ class FeatureCache:
         written = np.zeros(len(self.paths), dtype=bool)
         backbone.eval()
         start = time.perf_counter()
-        bar = tqdm(loader, desc="extracting features", unit="batch", dynamic_ncols=True)
-        for images, _, index in bar:
+        for images, _, index in progress(loader, "extracting features", leave=True):
             maps = backbone(images.to(device))
             for k in missing:
                 f = maps[-k].float().cpu().numpy().astype(np.float16)

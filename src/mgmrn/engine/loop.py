@@ -8,11 +8,11 @@ from typing import Callable, Iterable, Sequence
 
 import torch
 from torch import Tensor
-from tqdm import tqdm
 
 from mgmrn.engine.config import LossConfig, TrainConfig
 from mgmrn.errors import UserError
 from mgmrn.models.scoring import stage_losses
+from mgmrn.utils.progress import progress
 
 
 def amp_dtype(device: torch.device, amp: str) -> torch.dtype | None:
@@ -92,7 +92,7 @@ def train_epoch(
     ``after_step`` is called after every optimiser step (e.g. a weight average's update).
     """
     total, count, start = 0.0, 0, time.perf_counter()
-    bar = tqdm(loader, desc=desc, unit="batch", dynamic_ncols=True, leave=False)
+    bar = progress(loader, desc)
     for inputs, labels, _ in bar:
         inputs = to_device(inputs, device, train_cfg.channels_last)
         local = label_map[labels].to(device)
@@ -149,7 +149,7 @@ def predict_attributes(
 ) -> tuple[Tensor, Tensor, Tensor]:
     """Per-stage attribute predictions over a fixed-order loader: z (N, L, A), labels, indices."""
     zs, labels, indices = [], [], []
-    for inputs, y, idx in tqdm(loader, desc=desc, unit="batch", dynamic_ncols=True, leave=False):
+    for inputs, y, idx in progress(loader, desc):
         with autocast(device, amp):
             zs.append(forward(to_device(inputs, device, False)).float().cpu())
         labels.append(torch.as_tensor(y))

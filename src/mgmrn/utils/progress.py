@@ -1,0 +1,75 @@
+"""Progress bars on a terminal only: logs written to a file or a pipe stay short.
+
+Written to a file or a pipe, stderr gets no bar at all (the trainer prints one line per
+epoch, the feature cache one line per extraction). On a terminal a bar whose description
+ends in ``i/n`` (epoch i of n, as :func:`mgmrn.engine.loop.train_epoch` names it) also
+shows the ETA of the whole phase: its remaining epochs, validation included.
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+import time
+from typing import Any, Iterable
+
+from tqdm import tqdm
+
+_EPOCH = re.compile(r"^(.*?)\s*(\d+)/(\d+)$")
+
+
+def on_terminal() -> bool:
+    """Whether stderr (where bars go) is a terminal."""
+    return sys.stderr.isatty()
+
+
+class EpochClock:
+    """The time left in a phase of epochs, from the wall-clock time spent on it so far."""
+
+    def __init__(self) -> None:
+        self.phase: str | None = None
+        self.epoch = self.first = self.epochs = 0
+        self.start = 0.0
+
+    def begin(self, phase: str, epoch: int, epochs: int, now: float) -> None:
+        """Epoch ``epoch`` (1-based) of ``epochs`` of ``phase`` starts at ``now``; a new
+        phase, or an epoch that does not follow the last one, restarts the clock."""
+        if phase != self.phase or epoch <= self.epoch:
+            self.phase, self.first, self.start = phase, epoch, now
+        self.epoch, self.epochs = epoch, epochs
+
+    def left(self, fraction: float, now: float) -> float | None:
+        """Seconds left in the phase when ``fraction`` of the current epoch is done; None
+        before anything is done."""
+        done = self.epoch - self.first + fraction
+        if done <= 0:
+            return None
+        return (now - self.start) / done * (self.epochs - self.epoch + 1 - fraction)
+
+
+_CLOCK = EpochClock()
+
+
+class _EpochBar(tqdm):
+    """A bar that also shows the phase's ETA (``{phase_left}`` in its format)."""
+
+    @property
+    def format_dict(self) -> dict[str, Any]:
+        values = super().format_dict
+        left = _CLOCK.left(self.n / self.total, time.monotonic()) if self.total else None
+        values["phase_left"] = "?" if left is None else tqdm.format_interval(left)
+        return values
+
+
+def progress(iterable: Iterable, desc: str, *, unit: str = "batch", total: int | None = None,
+             leave: bool = False) -> tqdm:
+    """``iterable`` with a bar on a terminal, without one elsewhere (``set_postfix`` and
+    ``write`` work in both cases)."""
+    match = _EPOCH.match(desc)
+    if not on_terminal() or match is None:
+        return tqdm(iterable, desc=desc, unit=unit, total=total, leave=leave, dynamic_ncols=True,
+                    disable=not on_terminal())
+    _CLOCK.begin(match.group(1), int(match.group(2)), int(match.group(3)), time.monotonic())
+    return _EpochBar(iterable, desc=desc, unit=unit, total=total, leave=leave, dynamic_ncols=True,
+                     bar_format="{l_bar}{bar}| {n_fmt}/{total_fmt} [{elapsed}<{remaining}{postfix}]"
+                                " phase ETA {phase_left}")
