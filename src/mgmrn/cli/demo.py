@@ -2,6 +2,7 @@
 
 Generates the synthetic zero-shot set, trains Mg-MRN on its seen classes, evaluates it
 (ZSL, GZSL, AUSUC) and classifies a few images of unseen classes from their attributes.
+Then it writes the run's report (``mgmrn report``) into ``DIR/report``.
 """
 
 from __future__ import annotations
@@ -39,5 +40,8 @@ def run(args: argparse.Namespace) -> int:
     for (path, label), result in zip(examples, predictor.predict([p for p, _ in examples], top_k=1)):
         name = f"{Path(path).parent.name}/{Path(path).name}"
         print(f"  {name}: true {data.classes[label]}, predicted {result['top'][0]['class']}")
+    from mgmrn.viz.report.build import write_report  # matplotlib: only here
+
+    print(f"wrote {write_report([args.output], args.output / 'report')}")
     print(f"demo finished in {time.perf_counter() - start:.0f} s; results in {args.output}/metrics.json")
     return 0

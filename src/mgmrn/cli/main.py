@@ -20,6 +20,7 @@ COMMANDS = {
     "eval": ("mgmrn.cli.eval", "evaluate a checkpoint on its test splits"),
     "predict": ("mgmrn.cli.predict", "classify images, among any classes given by attributes"),
     "attention": ("mgmrn.cli.attention", "draw where each stage's decoder looks, per attribute"),
+    "report": ("mgmrn.cli.report", "the paper's figures for trained runs, in one HTML page"),
     "demo": ("mgmrn.cli.demo", "generate the synthetic set, train, evaluate and predict"),
 }
 

@@ -86,6 +86,12 @@ class Explanation:
         }
 
 
+def all_stages(explanation: Explanation) -> Tensor:
+    """Fig. 7's map per attribute, (K, H, W): every stage's attention, on its own and its
+    SCAB tokens, summed ("we fuse attention maps from all granularity levels")."""
+    return sum(s.own if s.fused is None else s.own + s.fused for s in explanation.stages)  # type: ignore[return-value]
+
+
 def _crop_image(x: Tensor, mean: Sequence[float], std: Sequence[float]) -> Image.Image:
     """Undo the input normalisation of a (3, H, W) tensor."""
     m = torch.tensor(mean).view(3, 1, 1)
@@ -153,7 +159,7 @@ def colorize(values: np.ndarray) -> np.ndarray:
     return (_ANCHORS[low] * (1 - frac) + _ANCHORS[low + 1] * frac).round().astype(np.uint8)
 
 
-def _overlay(tile_image: Image.Image, heat: Tensor, peak: float) -> Image.Image:
+def overlay(tile_image: Image.Image, heat: Tensor, peak: float) -> Image.Image:
     """A (H, W) attention map, upsampled to the tile and scaled by ``peak``, blended over it."""
     size = tile_image.size[::-1]
     up = F.interpolate(heat[None, None], size=size, mode="bilinear", align_corners=False)[0, 0]
@@ -187,6 +193,6 @@ def render(explanation: Explanation, tile: int = 160) -> Image.Image:
             parts = [stage.own[r]] + ([stage.fused[r]] if stage.fused is not None else [])
             peak = max(float(p.max()) for p in parts)
             for part in parts:
-                canvas.paste(_overlay(crop, part, peak), (c * tile, top + label))
+                canvas.paste(overlay(crop, part, peak), (c * tile, top + label))
                 c += 1
     return canvas

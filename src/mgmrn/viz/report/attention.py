@@ -1,0 +1,100 @@
+"""Fig. 7: where the model looks for an unseen test image's strongest attributes.
+
+For a few test images of unseen classes (one per class, classes spread over the unseen ones),
+:func:`mgmrn.viz.attention.explain` finds the attributes that add most to the true class's
+score (among the unseen classes, as in ZSL) with the first run's model; each run's attention
+for those attributes, every stage's summed (:func:`mgmrn.viz.attention.all_stages`, as the
+paper fuses them), is drawn over the image beside it. Each stage's own maps
+(:func:`mgmrn.viz.attention.render`) are written beside the report.
+"""
+
+from __future__ import annotations
+
+import io
+import textwrap
+from dataclasses import dataclass
+from typing import Sequence
+
+import numpy as np
+from matplotlib.figure import Figure
+
+from mgmrn.engine.predict import Predictor
+from mgmrn.viz.attention import Explanation, all_stages, explain, overlay, render
+from mgmrn.viz.report.figure import new_figure
+from mgmrn.viz.report.page import Section
+from mgmrn.viz.report.predictions import Predictions
+from mgmrn.viz.report.runs import Run
+
+IMAGES, ATTRIBUTES = 3, 4
+
+
+@dataclass
+class Row:
+    """One run's explanation of one image, and the class it predicts among the unseen ones."""
+
+    run: str
+    predicted: str
+    explanation: Explanation
+
+
+def images(preds: Predictions) -> list[tuple[str, str]]:
+    """(path, class name) of the first test image of ``IMAGES`` unseen classes spread over them."""
+    d = preds.data
+    classes = sorted({y for _, y in d.test_unseen})
+    picked = [classes[int(i)] for i in np.unique(np.linspace(0, len(classes) - 1, IMAGES).round())]
+    return [(next(p for p, y in d.test_unseen if y == c), d.classes[c]) for c in picked]
+
+
+def _predictor(run: Run, preds: Predictions) -> Predictor:
+    predictor = Predictor(run.folder)
+    predictor.restrict_to([preds.data.classes[c] for c in preds.data.unseen])
+    return predictor
+
+
+def rows(runs: Sequence[Run], preds: Sequence[Predictions]) -> list[Row]:
+    """Per image, one row per run that knows its class (the first run chooses the attributes)."""
+    predictors = [_predictor(r, p) for r, p in zip(runs, preds)]
+    found = []
+    for path, name in images(preds[0]):
+        first = explain(predictors[0], path, class_name=name, top_k=ATTRIBUTES)
+        for run, predictor in zip(runs, predictors):
+            if name in predictor.classes:
+                e = first if predictor is predictors[0] else explain(predictor, path, class_name=name,
+                                                                      attributes=first.attributes)
+                found.append(Row(run.label, predictor.predict([path], top_k=1)[0]["top"][0]["class"], e))
+    return found
+
+
+def draw(found: Sequence[Row], tile: int = 160) -> Figure:
+    """A row per explanation: the image, then each attribute's map with its part of the score."""
+    columns = 1 + max(len(r.explanation.attributes) for r in found)
+    figure = new_figure(2.1 * columns, 2.5 * len(found))
+    axes = figure.subplots(len(found), columns, squeeze=False)
+    for ax_row, row in zip(axes, found):
+        e = row.explanation
+        crop = e.crop.resize((tile, tile))
+        ax_row[0].imshow(crop)
+        ax_row[0].set_title(f"{row.run}\ntrue: {e.class_name}\npredicted: {row.predicted}", fontsize=7)
+        for ax, heat, name, part in zip(ax_row[1:], all_stages(e), e.attributes, e.contributions):
+            ax.imshow(overlay(crop, heat - heat.min(), float(heat.max() - heat.min())))  # its own range
+            ax.set_title("\n".join(textwrap.wrap(name, 28)) + f"\n{part:+.2f} to the score", fontsize=7)
+        for ax in ax_row:
+            ax.axis("off")
+    return figure
+
+
+def _png(row: Row) -> bytes:
+    buffer = io.BytesIO()
+    render(row.explanation).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def section(runs: Sequence[Run], preds: Sequence[Predictions]) -> Section:
+    found = rows(runs, preds)
+    files = {f"attention-stages-{i + 1}.png": _png(r) for i, r in enumerate(found)}
+    links = ", ".join(f'<a href="{name}">{name}</a>' for name in files)
+    caption = ("Attention (Eq. 8) of every stage, summed, for the attributes that add most to the true class's "
+               "score, on test images of unseen classes; the title gives each attribute's part of the score "
+               "(Eq. 14) and the class predicted among the unseen classes.")
+    html = f'<p class="note">Each stage\'s own and SCAB-token maps, per row: {links}</p>'
+    return Section("attention", "Attention (Fig. 7)", caption, draw(found), html, files)

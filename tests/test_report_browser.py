@@ -1,0 +1,57 @@
+"""The report in a real browser: Debian's headless Chromium (driven by Playwright) opens
+report.html with no console error and every image decoded, and saves a screenshot.
+
+Without a Chromium the test skips, unless ``MGMRN_REQUIRE_DATA=1`` (CI, whose ``.ci/run``
+installs one): then it fails.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import shutil
+from pathlib import Path
+
+import pytest
+
+from conftest import REQUIRED
+from test_report import report_dir, run_dirs  # noqa: F401 - the report of two tiny runs (session fixtures)
+
+BROWSERS = ("chromium", "chromium-browser")
+
+
+def unavailable(message: str) -> None:
+    if REQUIRED:
+        pytest.fail(f"{message}, and MGMRN_REQUIRE_DATA is set (CI installs it: .ci/run)")
+    pytest.skip(message)
+
+
+@pytest.fixture(scope="session")
+def chromium() -> str:
+    """Path of Debian's chromium (Playwright's own browser download is not used); checked
+    before the runs are trained."""
+    found = next((p for p in map(shutil.which, BROWSERS) if p), None)
+    if found is None:
+        unavailable("no chromium found (apt-get install chromium)")
+    if importlib.util.find_spec("playwright") is None:
+        unavailable("playwright is not installed (pip install -e '.[test]')")
+    return found  # type: ignore[return-value]
+
+
+def test_the_report_opens_in_chromium_without_errors(chromium: str, report_dir: Path, tmp_path: Path):  # noqa: F811
+    from playwright.sync_api import sync_playwright
+
+    problems: list[str] = []
+    with sync_playwright() as pw:
+        launched = pw.chromium.launch(executable_path=chromium, args=["--no-sandbox"])
+        page = launched.new_page(viewport={"width": 1200, "height": 900})
+        page.on("console", lambda m: problems.append(f"console {m.type}: {m.text}") if m.type == "error" else None)
+        page.on("pageerror", lambda e: problems.append(f"page error: {e}"))
+        page.on("requestfailed", lambda r: problems.append(f"failed to load {r.url[:80]}"))
+        page.goto((report_dir / "report.html").resolve().as_uri(), wait_until="load")
+        images = page.evaluate("Array.from(document.images, i => [i.alt, i.complete, i.naturalWidth])")
+        page.screenshot(path=str(tmp_path / "report.png"), full_page=True)
+        launched.close()
+    assert problems == []
+    assert len(images) >= 6
+    assert [alt for alt, complete, width in images if not complete or width == 0] == []
+    assert (tmp_path / "report.png").stat().st_size > 10_000
