@@ -23,22 +23,21 @@ from mgmrn.config import from_dict
 from mgmrn.data.build import build_data, make_loader
 from mgmrn.data.transforms import build_transforms
 from mgmrn.engine.checkpoint import SELECTED, load_checkpoint
-from mgmrn.engine.loop import autocast, local_labels
+from mgmrn.engine.losses import Criterion
+from mgmrn.engine.step import autocast
 from mgmrn.engine.trainer import build_model
-from mgmrn.models.scoring import stage_losses, stage_scores
+from mgmrn.models.scoring import stage_scores
 
 
-def evaluate(model, loader, label_map, seen_attributes, cfg) -> tuple[float, float]:
-    """Mean training loss and seen-class top-1 (%) over ``loader``, without updates."""
+def evaluate(model, loader, criterion: Criterion, cfg) -> tuple[float, float]:
+    """Mean training loss (Eq. 13) and seen-class top-1 (%) over ``loader``, without updates."""
     loss = correct = count = 0.0
     with torch.no_grad(), autocast(torch.device("cpu"), cfg.train.amp):
         for images, labels, _ in loader:
             z = model(images).float()
-            local = label_map[labels]
-            losses = stage_losses(z, local, seen_attributes, scale=cfg.model.scale,
-                                  ar_weight=cfg.loss.ar_weight, ar_normalize=cfg.loss.ar_normalize)
-            loss += float(losses.sum()) * len(labels)
-            scores = stage_scores(z, seen_attributes, cfg.model.scale).sum(1)
+            local = criterion.label_map[labels]
+            loss += float(criterion(z, labels)) * len(labels)
+            scores = stage_scores(z, criterion.seen_attributes, cfg.model.scale).sum(1)
             correct += float((scores.argmax(1) == local).sum())
             count += len(labels)
     return loss / count, 100 * correct / count
@@ -56,8 +55,7 @@ def main() -> None:
     cfg = from_dict(state["config"])
     data = build_data(cfg.data)
     seen = torch.as_tensor(data.seen)
-    label_map = local_labels(len(data.classes), seen)
-    seen_attributes = torch.as_tensor(data.attributes, dtype=torch.float32)[seen]
+    criterion = Criterion.for_run(cfg, torch.as_tensor(data.attributes, dtype=torch.float32), seen, 1)
     samples = list(data.train)
     samples = samples[:: max(1, len(samples) // args.images)][: args.images]
     model = build_model(cfg, data)
@@ -71,7 +69,7 @@ def main() -> None:
                                          train=augment, crop_pct=cfg.data.crop_pct)
             torch.manual_seed(args.seed)
             loader = make_loader(samples, transform, args.batch, train=False, workers=0)
-            loss, top1 = evaluate(model, loader, label_map, seen_attributes, cfg)
+            loss, top1 = evaluate(model, loader, criterion, cfg)
             rows.append(["train (crop, flip)" if augment else "test", "batch" if batch_stats else "running",
                          f"{loss:.3f}", f"{top1:.1f}"])
             print(rows[-1], flush=True)

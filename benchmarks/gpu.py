@@ -28,9 +28,9 @@ import torch
 
 import _bench
 from mgmrn.config import load_config
+from mgmrn.engine.losses import Criterion
 from mgmrn.engine.optim import build_optimizer
 from mgmrn.engine.profile import build_for_profile
-from mgmrn.models.scoring import stage_losses
 
 ATTRIBUTES, WORD_DIM, SEEN = 312, 300, 150
 
@@ -49,7 +49,7 @@ def measure(args: argparse.Namespace, row: str, device: torch.device) -> dict[st
         net.parameters(), lr=cfg.train.lr, momentum=cfg.train.momentum, weight_decay=cfg.train.weight_decay)
     x = torch.randn(args.batch, 3, args.size, args.size, device=device).to(memory_format=fmt)
     labels = torch.randint(0, SEEN, (args.batch,), device=device)
-    seen_attributes = torch.rand(SEEN, ATTRIBUTES, device=device)
+    criterion = Criterion(cfg.loss, cfg.model.scale, torch.rand(SEEN, ATTRIBUTES, device=device), range(SEEN), [None])
     amp = (torch.autocast(device.type, dtype=torch.bfloat16) if args.amp == "bf16"
            else contextlib.nullcontext())
 
@@ -58,8 +58,7 @@ def measure(args: argparse.Namespace, row: str, device: torch.device) -> dict[st
             out = net(x)
         if row == "backbone":
             return sum(f.float().mean() for f in out).reshape(1)
-        return stage_losses(out.float(), labels, seen_attributes, scale=cfg.model.scale,
-                            ar_weight=cfg.loss.ar_weight, ar_normalize=cfg.loss.ar_normalize)
+        return criterion.stage_losses(out, labels)
 
     def step() -> None:
         if schedule == "joint":

@@ -30,8 +30,10 @@ import torch
 import _bench
 from mgmrn.config import load_config
 from mgmrn.engine.loop import train_epoch
+from mgmrn.engine.losses import Criterion
 from mgmrn.engine.optim import build_optimizer
 from mgmrn.engine.profile import build_for_profile, flops_per_image, parameter_counts, throughput
+from mgmrn.engine.step import Stepper
 
 ATTRIBUTES, WORD_DIM, SEEN = 312, 300, 150  # CUB: 312 attributes, GloVe 300-d, 150 seen classes
 
@@ -51,20 +53,16 @@ def time_schedule(args: argparse.Namespace, design: str, schedule: str) -> dict[
     cfg.train.lr = 0.0
     torch.manual_seed(0)
     model = build_for_profile(cfg, ATTRIBUTES, WORD_DIM).train()
-    optimizer = build_optimizer(model, cfg.train)
+    stepper = Stepper(build_optimizer(model, cfg.train), torch.device("cpu"), cfg.train.amp)
     size = cfg.data.image_size
-    attributes = torch.rand(SEEN, ATTRIBUTES)
-    label_map = torch.arange(SEEN)
+    criterion = Criterion.for_run(cfg, torch.rand(SEEN, ATTRIBUTES), range(SEEN), model.num_stages)
 
     def loader(n: int):
         return [(torch.randn(args.batch, 3, size, size), torch.randint(0, SEEN, (args.batch,)), None)
                 for _ in range(n)]
 
-    common = dict(scale=cfg.model.scale, num_stages=model.num_stages, loss_cfg=cfg.loss,
-                  train_cfg=cfg.train, device=torch.device("cpu"))
-    train_epoch(model, optimizer, loader(1), label_map, attributes, desc="warm-up", **common)
-    stats = train_epoch(model, optimizer, loader(args.schedule_iters), label_map, attributes,
-                        desc=schedule, **common)
+    train_epoch(model, loader(1), criterion, stepper, desc="warm-up")
+    stats = train_epoch(model, loader(args.schedule_iters), criterion, stepper, desc=schedule)
     return {"img_s": stats["img_s"], "seconds": stats["seconds"], "images": stats["images"]}
 
 

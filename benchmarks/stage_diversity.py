@@ -31,9 +31,9 @@ import _bench
 from mgmrn.data.build import build_data
 from mgmrn.engine.checkpoint import SELECTED, load_checkpoint
 from mgmrn.engine.inputs import Inputs
-from mgmrn.engine.loop import autocast, to_device
 from mgmrn.engine.metrics import per_class_accuracy
 from mgmrn.engine.predict import model_from_checkpoint
+from mgmrn.engine.step import autocast
 from mgmrn.models.scoring import stage_scores
 
 
@@ -51,9 +51,9 @@ def analyse(run: Path) -> dict[str, np.ndarray]:
     share = np.zeros(L)
     separate = [False] * L  # whether a stage has SCAB tokens apart from its own (Eq. 7)
     stage_pred, fused_pred, labels = [], [], []
-    for x, y, _ in tqdm(inputs.eval_loader(data.test_unseen), desc=run.name, leave=False):
+    batches = inputs.source(cfg.train.freeze_backbone).eval_batches(data.test_unseen)
+    for x, y, _ in tqdm(batches, desc=run.name, leave=False):
         with autocast(device, cfg.train.amp):
-            x = to_device(x, device, False)
             maps = list(x) if isinstance(x, (list, tuple)) else model.backbone(x)
             z, attn = model.forward_maps(maps, return_attention=True)
         tokens = math.prod(model.token_grid(maps))

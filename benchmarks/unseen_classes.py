@@ -27,7 +27,7 @@ from scipy.stats import spearmanr
 import _bench
 from mgmrn.data.build import build_data
 from mgmrn.engine.checkpoint import SELECTED, load_checkpoint
-from mgmrn.engine.evaluate import predict_split
+from mgmrn.engine.evaluate import Evaluator
 from mgmrn.engine.inputs import Inputs
 from mgmrn.engine.metrics import zsl_confusion
 from mgmrn.engine.predict import model_from_checkpoint
@@ -38,10 +38,11 @@ def confusion(run: Path) -> tuple[np.ndarray, list[str], np.ndarray]:
     """A run's (U, U) ZSL confusion counts (rows: true class), unseen class names and attributes."""
     model, cfg = model_from_checkpoint(load_checkpoint(run / SELECTED))
     data = build_data(cfg.data)
-    inputs = Inputs.create(cfg, data, model, torch.device("cpu"))
-    z, labels = predict_split(inputs, data.test_unseen, torch.device("cpu"), cfg.train.amp, f"{run.name}")
-    unseen = np.asarray(data.unseen)
+    cpu = torch.device("cpu")
+    source = Inputs.create(cfg, data, model, cpu).source(cfg.train.freeze_backbone)
     attributes = torch.as_tensor(data.attributes, dtype=torch.float32)
+    z, labels = Evaluator.for_run(model, source, cfg, attributes, cpu).predict(data.test_unseen, run.name)
+    unseen = np.asarray(data.unseen)
     scores = stage_scores(z, attributes, cfg.model.scale).sum(1).numpy()
     counts = zsl_confusion(scores, labels, unseen)
     names = [data.classes[c] for c in unseen]

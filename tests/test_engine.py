@@ -16,7 +16,7 @@ import torch
 from mgmrn.cli.main import main
 from mgmrn.engine import cache as cache_module
 from mgmrn.engine.checkpoint import load_checkpoint
-from mgmrn.engine.loop import amp_dtype
+from mgmrn.engine.step import amp_dtype
 from mgmrn.models.backbone import build_backbone
 
 CONTRACT = ("zsl_top1", "gzsl_unseen", "gzsl_seen", "gzsl_h", "ausuc", "gamma", "calibration")
@@ -225,26 +225,58 @@ def test_feature_cache_reused_and_resume_is_exact(run_dir: Path, tmp_path: Path,
         torch.testing.assert_close(a[key], b[key], msg=key)
 
 
-def test_runs_saved_before_norm_position_still_load(tmp_path: Path):
-    """A run saved without ``model.norm_position`` (older versions) evaluates and resumes as
-    ``tokens``; keys removed since (``train.log_every``) are dropped."""
+REMOVED_OFF = {("train", "log_every"): 20, ("loss", "label_smoothing"): 0.0, ("loss", "fused_weight"): 0.0,
+               ("train", "mixup"): 0.0, ("train", "ema_decay"): 0.0, ("train", "cache_flip"): 0.0}
+
+
+def _as_saved_before(run: Path, change) -> None:
+    """Rewrite a run's config.yaml and checkpoints as an earlier version saved them."""
     import yaml
 
-    run = tmp_path / "old"
-    assert main(["train", "demo", *tiny(tmp_path, "train.epochs=1", "model.norm_position=tokens"),
-                 "--output", str(run)]) == 0
     saved = yaml.safe_load((run / "config.yaml").read_text())
-    del saved["model"]["norm_position"]
-    saved["train"]["log_every"] = 20  # a key removed since (it did nothing)
+    change(saved)
     (run / "config.yaml").write_text(yaml.safe_dump(saved))
     for name in ("model.pt", "last.pt"):
         state = torch.load(run / name, weights_only=False)
-        del state["config"]["model"]["norm_position"]
-        state["config"]["train"]["log_every"] = 20
+        change(state["config"])
+        state["average"] = None  # the removed weight average's entry
         torch.save(state, run / name)
+
+
+def test_runs_saved_by_earlier_versions_still_load(tmp_path: Path):
+    """A run saved without ``model.norm_position`` evaluates and resumes as ``tokens``; keys
+    removed since are dropped when they were off (``train.log_every`` had no effect at all)."""
+    run = tmp_path / "old"
+    assert main(["train", "demo", *tiny(tmp_path, "train.epochs=1", "model.norm_position=tokens"),
+                 "--output", str(run)]) == 0
+    metrics = json.loads((run / "metrics.json").read_text())
+
+    def older(values: dict) -> None:
+        del values["model"]["norm_position"]
+        for (section, key), value in REMOVED_OFF.items():
+            values[section][key] = value
+
+    _as_saved_before(run, older)
     assert load_checkpoint(run)["config"]["model"]["norm_position"] == "tokens"
     assert main(["eval", str(run), "--output", str(tmp_path / "m.json")]) == 0
+    assert json.loads((tmp_path / "m.json").read_text())["gzsl_h"] == metrics["gzsl_h"]
     assert main(["train", "--resume", str(run), "--set", "train.epochs=2"]) == 0
+
+
+@pytest.mark.parametrize("key,value", [("train.mixup", 0.4), ("train.ema_decay", 0.99), ("train.cache_flip", 0.5),
+                                       ("loss.label_smoothing", 0.1), ("loss.fused_weight", 0.5)])
+def test_runs_that_used_a_removed_option_are_refused_in_one_line(run_dir: Path, tmp_path: Path, capsys, key, value):
+    import shutil
+
+    run = tmp_path / "old"
+    shutil.copytree(run_dir, run)
+    section, name = key.split(".")
+    _as_saved_before(run, lambda values: values[section].__setitem__(name, value))
+    for argv in (["eval", str(run)], ["predict", str(run), "x.png"], ["train", "--resume", str(run)]):
+        capsys.readouterr()
+        assert main(argv) == 2
+        err = capsys.readouterr().err.strip()
+        assert len(err.splitlines()) == 1 and f"config key '{key}' was removed" in err and str(value) in err, err
 
 
 def test_per_stage_schedule_and_refit(tmp_path: Path):
@@ -307,25 +339,6 @@ def test_cache_key_follows_image_content_not_modification_times(tmp_path: Path):
     assert key(paths[:2]) != key()
 
 
-def test_cached_maps_flip_reads_the_mirrored_images_maps_reproducibly():
-    arrays = [np.arange(2 * 3 * 4 * 4, dtype=np.float16).reshape(2, 3, 4, 4),
-              np.arange(2 * 5 * 2 * 2, dtype=np.float16).reshape(2, 5, 2, 2)]
-    mirrored = [-a for a in arrays]
-    plain = cache_module.CachedMaps(arrays, [0, 1], [0, 1], mirrored=mirrored)
-    always = cache_module.CachedMaps(arrays, [0, 1], [0, 1], mirrored=mirrored, flip=1.0)
-    for i in range(2):
-        for a, b, m in zip(plain[i][0], always[i][0], mirrored):
-            torch.testing.assert_close(b, -a)
-            torch.testing.assert_close(b, torch.from_numpy(m[i].astype(np.float32)))
-    half = [cache_module.CachedMaps(arrays, [0, 1] * 50, [0] * 100, mirrored=mirrored, flip=0.5, seed=s)
-            for s in (3, 3, 4)]
-    flipped = [[not torch.equal(h[i][0][0], plain[i % 2][0][0]) for i in range(100)] for h in half]
-    assert flipped[0] == flipped[1] and flipped[0] != flipped[2]
-    assert 25 < sum(flipped[0]) < 75
-    with pytest.raises(ValueError, match="mirrored"):
-        cache_module.CachedMaps(arrays, [0, 1], [0, 1], flip=0.5)
-
-
 def test_tta_flip_is_the_mean_over_the_image_and_its_mirror(run_dir: Path, capsys):
     """``eval.tta_flip``: from cached maps (a second cache of the mirrored images) and from
     images alike, each prediction is the mean of the model's on the image and on its mirror;
@@ -333,7 +346,7 @@ def test_tta_flip_is_the_mean_over_the_image_and_its_mirror(run_dir: Path, capsy
     from mgmrn.config import load_config
     from mgmrn.data.build import build_data
     from mgmrn.data.transforms import build_transforms
-    from mgmrn.engine.evaluate import predict_split
+    from mgmrn.engine.evaluate import Evaluator
     from mgmrn.engine.inputs import Inputs
     from mgmrn.engine.predict import Predictor, model_from_checkpoint
     from mgmrn.models.scoring import fused_scores
@@ -353,8 +366,8 @@ def test_tta_flip_is_the_mean_over_the_image_and_its_mirror(run_dir: Path, capsy
     cfg.eval.tta_flip = True
     for frozen in (True, False):
         cfg.train.freeze_backbone = frozen
-        inputs = Inputs.create(cfg, data, model, cpu)
-        z, labels = predict_split(inputs, samples, cpu, "none", "test")
+        source = Inputs.create(cfg, data, model, cpu).source(frozen)
+        z, labels = Evaluator.for_run(model, source, cfg, torch.as_tensor(data.attributes), cpu).predict(samples, "test")
         assert labels == [y for _, y in samples]
         tolerance = dict(atol=2e-2, rtol=1e-2) if frozen else dict(atol=1e-5, rtol=1e-5)
         torch.testing.assert_close(z, (single + mirror) / 2, **tolerance)
@@ -395,12 +408,11 @@ def _eval_reproduces_run(run: Path, tmp_path: Path) -> dict:
     return metrics
 
 
-def test_training_with_cache_flip_and_tta(tmp_path: Path, capsys):
-    """``train.cache_flip`` reads training maps from the mirrored images' cache; with
-    ``eval.tta_flip`` the run's metrics use both views and ``mgmrn eval`` reproduces them."""
+def test_training_with_tta(tmp_path: Path, capsys):
+    """With ``eval.tta_flip`` the run's metrics use both views (a second cache, of the mirrored
+    images) and ``mgmrn eval`` reproduces them."""
     run = tmp_path / "run"
-    assert main(["train", "demo", *tiny(tmp_path, "train.cache_flip=0.5", "eval.tta_flip=true"),
-                 "--output", str(run)]) == 0
+    assert main(["train", "demo", *tiny(tmp_path, "eval.tta_flip=true"), "--output", str(run)]) == 0
     assert len(list((tmp_path / "features").glob("*/stage-1.npy"))) == 2
     metrics = _eval_reproduces_run(run, tmp_path)
     out = tmp_path / "single.json"
@@ -434,11 +446,14 @@ def test_amp_dtype_choices():
     assert amp_dtype(cpu, "bf16") == torch.bfloat16
 
 
-def test_cpu_bf16_training_runs(tmp_path: Path):
-    assert main(["train", "demo", *tiny(tmp_path, "train.amp=bf16", "train.epochs=1"),
-                 "--output", str(tmp_path / "run")]) == 0
-    metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
-    assert all(np.isfinite(metrics[k]) for k in ("zsl_top1", "gzsl_h", "ausuc"))
+def test_cpu_bf16_training_runs(run_dir: Path, tmp_path: Path):
+    """``train.amp=bf16`` autocasts on the CPU: the float32 run's losses, to bf16's precision
+    but not exactly; ``mgmrn eval`` (also under bf16) reproduces the run's metrics."""
+    run = tmp_path / "run"
+    assert main(["train", "demo", *tiny(run_dir.parent, "train.amp=bf16"), "--output", str(run)]) == 0
+    bf16, fp32 = ([float(r["loss"]) for r in csv.DictReader((d / "log.csv").open())] for d in (run, run_dir))
+    assert bf16 != fp32 and bf16 == pytest.approx(fp32, rel=0.05)
+    _eval_reproduces_run(run, tmp_path)
 
 
 def test_frozen_epochs_then_fine_tuning_resumes_exactly(tmp_path: Path):
@@ -461,8 +476,7 @@ def test_frozen_epochs_then_fine_tuning_resumes_exactly(tmp_path: Path):
     backbone = [k for k in straight if k.startswith("backbone.")]
     assert all(torch.equal(after_frozen[k], pretrained[k.removeprefix("backbone.")]) for k in backbone)
     assert any(not torch.equal(straight[k], pretrained[k.removeprefix("backbone.")]) for k in backbone)
-    metrics = json.loads((tmp_path / "straight" / "metrics.json").read_text())
-    assert all(np.isfinite(metrics[k]) for k in ("zsl_top1", "gzsl_h", "ausuc"))
+    _eval_reproduces_run(tmp_path / "straight", tmp_path)
 
 
 def test_freeze_bn_keeps_running_statistics_while_fine_tuning(tmp_path: Path):
@@ -482,7 +496,7 @@ def test_on_corrupt_skip_leaves_unreadable_images_out_of_cache_training_and_metr
     a one-line user error naming the cache."""
     from mgmrn.config import load_config
     from mgmrn.data.build import build_data
-    from mgmrn.engine.evaluate import predict_split
+    from mgmrn.engine.evaluate import Evaluator
     from mgmrn.engine.inputs import Inputs
     from mgmrn.engine.predict import model_from_checkpoint
 
@@ -495,10 +509,12 @@ def test_on_corrupt_skip_leaves_unreadable_images_out_of_cache_training_and_metr
     skipped = list((tmp_path / "features").glob("*/skipped.json"))
     assert len(skipped) == 1 and json.loads(skipped[0].read_text()) == [bad]
     model, cfg = model_from_checkpoint(load_checkpoint(run))
+    cpu = torch.device("cpu")
     for frozen in (True, False):  # cached maps, then images through the skipping loader
         cfg.train.freeze_backbone = frozen
-        inputs = Inputs.create(cfg, data, model, torch.device("cpu"))
-        z, labels = predict_split(inputs, data.test_unseen, torch.device("cpu"), "none", "test")
+        source = Inputs.create(cfg, data, model, cpu).source(frozen)
+        evaluator = Evaluator.for_run(model, source, cfg, torch.as_tensor(data.attributes), cpu)
+        z, labels = evaluator.predict(data.test_unseen, "test")
         assert len(z) == len(labels) == len(data.test_unseen) - 1
         assert labels == [y for p, y in data.test_unseen if p != bad]
     assert main(["eval", str(run)]) == 0  # the run's own config says skip
@@ -570,9 +586,10 @@ def test_resuming_a_finished_run_says_nothing_is_left(tmp_path: Path, capsys):
     assert "phase 'refit' already has 1 epochs (train.epochs=1); nothing left to train" in capsys.readouterr().out
 
 
-def test_self_calibration_uses_every_class_without_training_images(tmp_path: Path):
+def test_self_calibration_uses_every_class_without_training_images(tmp_path: Path, monkeypatch):
     """loss.sc_weight: selection phase -> validation and test-unseen classes; refit -> test-unseen."""
     from mgmrn.config import load_config
+    from mgmrn.engine.losses import Criterion
     from mgmrn.engine.trainer import Trainer
 
     sets = [arg for arg in tiny(tmp_path, "loss.sc_weight=0.3", "train.refit=true", "train.epochs=1")[1::2]]
@@ -583,60 +600,17 @@ def test_self_calibration_uses_every_class_without_training_images(tmp_path: Pat
     for phase in (select, refit):
         trainer._fresh(phase)
         rows = torch.as_tensor(np.sort(expected[phase.name]))
-        torch.testing.assert_close(trainer.unseen_attributes, trainer.attributes[rows])
+        torch.testing.assert_close(trainer.criterion.unseen_attributes, trainer.attributes[rows])
     assert len(expected["select"]) > len(d.unseen) > 0
-    from mgmrn.engine import loop
+    seen_by_loss: set[tuple[int, float]] = set()
+    real = Criterion.stage_losses
 
-    seen_by_loss: list[tuple[int, float]] = []
+    def recording(self, z, labels):
+        seen_by_loss.add((len(self.unseen_attributes), self.cfg.sc_weight))
+        return real(self, z, labels)
 
-    def recording(*args, **kwargs):
-        seen_by_loss.append((len(kwargs["unseen_attributes"]), kwargs["sc_weight"]))
-        return real(*args, **kwargs)
-
-    real, loop.stage_losses = loop.stage_losses, recording
-    try:
-        metrics = trainer.run()
-    finally:
-        loop.stage_losses = real
-    assert metrics["phase"] == "refit" and np.isfinite(metrics["gzsl_h"])
+    monkeypatch.setattr(Criterion, "stage_losses", recording)
+    metrics = trainer.run()
+    assert metrics["phase"] == "refit" and metrics["selected_epoch"] == 1
     # the training loss received each phase's classes and the weight
-    assert {n for n, _ in seen_by_loss} == {len(expected["select"]), len(expected["refit"])}
-    assert {w for _, w in seen_by_loss} == {0.3}
-
-
-def test_mixup_mixes_every_stage_map_with_one_permutation(tmp_path: Path):
-    from mgmrn.engine.loop import mix_batch
-
-    torch.manual_seed(0)
-    maps = [torch.randn(5, 3, 4, 4), torch.randn(5, 2, 2, 2)]
-    mixed, perm, lam = mix_batch(maps, 0.4)
-    assert 0.0 <= lam <= 1.0 and sorted(perm.tolist()) == list(range(5))
-    for x, m in zip(maps, mixed):
-        torch.testing.assert_close(m, lam * x + (1 - lam) * x[perm])
-    image, perm, lam = mix_batch(maps[0], 1.0)
-    torch.testing.assert_close(image, lam * maps[0] + (1 - lam) * maps[0][perm])
-    # train_epoch mixes the losses of both label sets with the same weight (lr 0: no update)
-    from mgmrn.config import load_config
-    from mgmrn.engine import loop
-    from mgmrn.models.scoring import stage_losses
-
-    cfg = load_config("demo", ["train.mixup=0.4", "train.amp=none"])
-    head = torch.nn.Linear(6, 2 * 5)
-    forward = lambda x: head(x).view(len(x), 2, 5)  # noqa: E731
-    x, y, att = torch.randn(4, 6), torch.tensor([0, 1, 2, 1]), torch.randn(3, 5)
-    fixed_perm, fixed_lam = torch.tensor([2, 0, 3, 1]), 0.3
-    real_mix, loop.mix_batch = loop.mix_batch, lambda inputs, alpha: (
-        inputs * fixed_lam + inputs[fixed_perm] * (1 - fixed_lam), fixed_perm, fixed_lam)
-    try:
-        stats = loop.train_epoch(forward, torch.optim.SGD(head.parameters(), lr=0.0), [(x, y, torch.arange(4))],
-                                 torch.arange(3), att, scale=5.0, num_stages=2, loss_cfg=cfg.loss,
-                                 train_cfg=cfg.train, device=torch.device("cpu"))
-    finally:
-        loop.mix_batch = real_mix
-    with torch.no_grad():
-        z = forward(x * fixed_lam + x[fixed_perm] * (1 - fixed_lam))
-        kw = {"scale": 5.0, "ar_weight": cfg.loss.ar_weight, "ar_normalize": cfg.loss.ar_normalize}
-        expected = (fixed_lam * stage_losses(z, y, att, **kw) + (1 - fixed_lam) * stage_losses(z, y[fixed_perm], att, **kw)).sum()
-    assert abs(stats["loss"] - float(expected)) < 1e-5
-    assert main(["train", "demo", *tiny(tmp_path, "train.mixup=0.4", "train.epochs=1"),
-                 "--output", str(tmp_path / "run")]) == 0
+    assert seen_by_loss == {(len(expected["select"]), 0.3), (len(expected["refit"]), 0.3)}

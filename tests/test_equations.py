@@ -10,15 +10,8 @@ import torch.nn.functional as F
 
 from mgmrn.models.rfm import RegionFeatureMining, region_assignments
 from mgmrn.models.scab import SpatialChannelAttention
-from mgmrn.models.scoring import (
-    attribute_regression,
-    fused_scores,
-    self_calibration,
-    semantic_cross_entropy,
-    stage_losses,
-    stage_scores,
-    total_loss,
-)
+from mgmrn.engine.losses import Criterion, LossConfig, attribute_regression, self_calibration, semantic_cross_entropy
+from mgmrn.models.scoring import fused_scores, stage_scores
 from mgmrn.models.vsd import VisualSemanticDecoder
 
 torch.manual_seed(0)
@@ -212,10 +205,12 @@ def test_eq11_to_14_scores_and_losses():
     zn, an = F.normalize(z, dim=-1), F.normalize(att[labels], dim=-1)
     arn = ((zn - an[:, None]) ** 2).sum(-1).mean(0)
     torch.testing.assert_close(attribute_regression(z, att[labels], normalize=True), arn.float())
-    # Eq. (13): summed over stages; AR weight applies to Eq. (12).
-    per_stage = stage_losses(z, labels, att, scale=scale, ar_weight=0.5)
-    torch.testing.assert_close(per_stage, (sce + 0.5 * ar).float())
-    torch.testing.assert_close(total_loss(z, labels, att, scale=scale, ar_weight=0.5), (sce + 0.5 * ar).sum().float())
+    # Eq. (13): summed over stages (one step, train.schedule=joint) or one stage per step
+    # (per-stage); AR weight applies to Eq. (12).
+    criterion = Criterion(LossConfig(ar_weight=0.5), scale, att, range(K), [None])
+    torch.testing.assert_close(criterion.stage_losses(z, labels), (sce + 0.5 * ar).float())
+    torch.testing.assert_close(criterion(z, labels), (sce + 0.5 * ar).sum().float())
+    torch.testing.assert_close(criterion(z, labels, 1), (sce + 0.5 * ar)[1].float())
     # Eq. (14): argmax over the sum of per-stage scores.
     torch.testing.assert_close(fused_scores(z, att, scale), scale * cos.sum(1).float())
 
@@ -224,7 +219,6 @@ def test_self_calibration_against_a_naive_computation():
     """loss.sc_weight: -mean over the unseen classes of log p_u, p the softmax over all classes."""
     B, L, A, Ks, Ku, scale = 3, 2, 6, 4, 3, 20.0
     z, seen, unseen = torch.randn(B, L, A), torch.randn(Ks, A), torch.randn(Ku, A)
-    labels = torch.tensor([0, 3, 1])
     every = torch.cat([seen, unseen])
     naive = torch.zeros(L)
     for l in range(L):
@@ -233,44 +227,33 @@ def test_self_calibration_against_a_naive_computation():
             p = torch.exp(s) / torch.exp(s).sum()
             naive[l] += -torch.log(p[Ks:]).mean() / B
     torch.testing.assert_close(self_calibration(stage_scores(z, every, scale), Ks), naive)
-    plain = stage_losses(z, labels, seen, scale=scale)
-    # weight 0, or no class without images: Eq. (13) unchanged
-    torch.testing.assert_close(stage_losses(z, labels, seen, scale=scale, unseen_attributes=unseen), plain)
-    torch.testing.assert_close(stage_losses(z, labels, seen, scale=scale, unseen_attributes=unseen[:0], sc_weight=1.0), plain)
-    torch.testing.assert_close(stage_losses(z, labels, seen, scale=scale, unseen_attributes=unseen, sc_weight=0.3),
-                               plain + 0.3 * naive)
 
 
-def test_label_smoothing_against_a_naive_computation():
-    """loss.label_smoothing: target 1 - eps on the true class plus eps / K on every seen class."""
-    B, L, A, K, scale, eps = 3, 2, 6, 4, 20.0, 0.2
-    z, seen = torch.randn(B, L, A), torch.randn(K, A)
-    labels = torch.tensor([0, 3, 1])
-    naive = torch.zeros(L)
+def test_criterion_maps_global_labels_to_the_phase_and_adds_self_calibration():
+    """The criterion of a phase whose seen classes interleave with the others (global ids
+    3, 0, 5 of 7): Eq. (11)'s softmax runs over those three classes, in that order, and
+    L_SC over the four without training images; weight 0 leaves Eq. (13) unchanged."""
+    B, L, A, scale = 4, 2, 6, 20.0
+    z, att = torch.randn(B, L, A), torch.randn(7, A)
+    seen, others = [3, 0, 5], [1, 2, 4, 6]
+    labels = torch.tensor([0, 5, 3, 0])  # global ids
+    local = torch.tensor([1, 2, 0, 1])
+    naive_sce, naive_sc = torch.zeros(L), torch.zeros(L)
     for l in range(L):
         for b in range(B):
-            s = torch.stack([scale * F.cosine_similarity(z[b, l], seen[c], dim=0) for c in range(K)])
-            log_p = torch.log(torch.exp(s) / torch.exp(s).sum())
-            target = torch.full((K,), eps / K)
-            target[labels[b]] += 1 - eps
-            naive[l] += -(target * log_p).sum() / B
-    smoothed = stage_losses(z, labels, seen, scale=scale, ar_weight=0.0, label_smoothing=eps)
-    torch.testing.assert_close(smoothed, naive)
-    assert not torch.allclose(smoothed, stage_losses(z, labels, seen, scale=scale, ar_weight=0.0))
-
-
-def test_fused_cross_entropy_against_a_naive_computation():
-    """loss.fused_weight: cross-entropy of the mean over stages of the scaled cosine scores."""
-    B, L, A, K, scale, w = 3, 2, 6, 4, 20.0, 0.5
-    z, seen = torch.randn(B, L, A), torch.randn(K, A)
-    labels = torch.tensor([0, 3, 1])
-    naive = torch.tensor(0.0)
-    for b in range(B):
-        s = torch.stack([scale * torch.stack([F.cosine_similarity(z[b, l], seen[c], dim=0) for l in range(L)]).mean()
-                         for c in range(K)])
-        naive += -torch.log(torch.exp(s[labels[b]]) / torch.exp(s).sum()) / B
-    plain = stage_losses(z, labels, seen, scale=scale)
-    torch.testing.assert_close(stage_losses(z, labels, seen, scale=scale, fused_weight=w), plain + w * naive / L)
+            s = torch.stack([scale * F.cosine_similarity(z[b, l], att[c], dim=0) for c in seen])
+            naive_sce[l] += -torch.log_softmax(s, 0)[local[b]] / B
+            s_all = torch.stack([scale * F.cosine_similarity(z[b, l], att[c], dim=0) for c in seen + others])
+            naive_sc[l] += -torch.log_softmax(s_all, 0)[len(seen):].mean() / B
+    naive_ar = attribute_regression(z, att[labels])
+    plain = Criterion(LossConfig(ar_weight=0.1), scale, att, seen, [None])
+    torch.testing.assert_close(plain.unseen_attributes, att[others])
+    torch.testing.assert_close(plain.stage_losses(z, labels), naive_sce + 0.1 * naive_ar)
+    calibrated = Criterion(LossConfig(ar_weight=0.1, sc_weight=0.3), scale, att, seen, [None])
+    torch.testing.assert_close(calibrated.stage_losses(z, labels), naive_sce + 0.1 * naive_ar + 0.3 * naive_sc)
+    everything = Criterion(LossConfig(sc_weight=1.0), scale, att, range(7), [None])  # no class without images
+    torch.testing.assert_close(everything.stage_losses(z, labels),
+                               Criterion(LossConfig(), scale, att, range(7), [None]).stage_losses(z, labels))
 
 
 def test_decoder_reuses_folded_weights_only_while_parameters_are_unchanged():

@@ -78,10 +78,9 @@ def test_global_indices_invariant_to_class_permutation():
     perm = np.random.default_rng(4).permutation(scores.shape[1])  # new index of class c: perm[c]
     moved = np.empty_like(scores)
     moved[:, perm] = scores
-    a = m.evaluate_scores(scores, labels, seen, unseen, calibration="fixed", gamma=0.5)
-    b = m.evaluate_scores(
-        moved, perm[labels], perm[seen], perm[unseen], calibration="fixed", gamma=0.5
-    )
+    fixed = m.Calibration("fixed", fixed=0.5)
+    a = m.evaluate_scores(scores, labels, seen, unseen, fixed)
+    b = m.evaluate_scores(moved, perm[labels], perm[seen], perm[unseen], fixed)
     assert a == pytest.approx(b)
 
 
@@ -138,13 +137,15 @@ def test_choose_gamma_uses_validation_only():
     # it maximises validation H over a brute-force loop on a fine grid
     fine = m.gamma_sweep_loop(*val, np.linspace(-6, 6, 1201))
     assert m.gzsl_accuracy(*val, chosen)[2] >= fine.h.max() - 1e-12
-    given = dict(val_scores=val[0], val_labels=val[1], val_seen=val[2], val_unseen=val[3])
-    result = m.evaluate_scores(*test, calibration="val", **given)
+    result = m.evaluate_scores(*test, m.Calibration("val"), val=val)
     assert result["gamma"] == chosen and result["calibration"] == "val"
+    assert result["val_gzsl_h"] == pytest.approx(100 * m.gzsl_accuracy(*val, chosen)[2])
     # the test set cannot move it: other test scores, same gamma
     noisy = test[0] + np.random.default_rng(0).normal(size=test[0].shape)
-    other = m.evaluate_scores(noisy, *test[1:], calibration="val", **given)
+    other = m.evaluate_scores(noisy, *test[1:], m.Calibration("val"), val=val)
     assert other["gamma"] == chosen
+    # a gamma chosen on validation earlier (a run's) is applied as given
+    assert m.evaluate_scores(*test, m.Calibration("val", val=chosen))["gzsl_h"] == result["gzsl_h"]
     assert result["gzsl_h"] <= result["test_sweep_h"]
 
 
@@ -158,32 +159,32 @@ def test_choose_gamma_on_grid_takes_middle_of_plateau():
 def test_evaluate_scores_contract_and_modes():
     scores, labels, seen, unseen = random_case(9)
     keys = {"zsl_top1", "gzsl_unseen", "gzsl_seen", "gzsl_h", "ausuc", "gamma", "calibration"}
-    swept = m.evaluate_scores(scores, labels, seen, unseen, calibration="test-sweep")
+    swept = m.evaluate_scores(scores, labels, seen, unseen, m.Calibration("test-sweep"))
     assert keys <= swept.keys()
     assert swept["gzsl_h"] == swept["test_sweep_h"] >= swept["gzsl_h_uncalibrated"]
-    assert all(0 <= swept[k] <= 100 for k in keys - {"gamma", "calibration"})
-    fixed = m.evaluate_scores(
-        scores, labels, seen, unseen, calibration="fixed", gamma=swept["gamma"]
-    )
+    u, s, h = m.gzsl_accuracy(scores, labels, seen, unseen, swept["gamma"])
+    assert (swept["gzsl_unseen"], swept["gzsl_seen"], swept["gzsl_h"]) == pytest.approx((100 * u, 100 * s, 100 * h))
+    assert swept["ausuc"] == pytest.approx(100 * m.ausuc(scores, labels, seen, unseen))
+    fixed = m.evaluate_scores(scores, labels, seen, unseen, m.Calibration("fixed", fixed=swept["gamma"]))
     assert fixed["gzsl_h"] == pytest.approx(swept["gzsl_h"])
     u, s, h = m.gzsl_accuracy(scores, labels, seen, unseen, 0.3)
     fixed = m.evaluate_scores(torch.tensor(scores), torch.tensor(labels), seen, unseen,
-                              calibration="fixed", gamma=0.3)
+                              m.Calibration("fixed", fixed=0.3, val=0.9))  # fixed ignores a val gamma
     reported = (fixed["gzsl_unseen"], fixed["gzsl_seen"], fixed["gzsl_h"])
     assert reported == pytest.approx((100 * u, 100 * s, 100 * h))
     assert fixed["zsl_top1"] == pytest.approx(100 * m.zsl_accuracy(scores, labels, unseen))
-    on_grid = m.evaluate_scores(scores, labels, seen, unseen, calibration="test-sweep",
-                                grid=m.gamma_grid(-1, 1, 0.01))
+    on_grid = m.evaluate_scores(scores, labels, seen, unseen,
+                                m.Calibration("test-sweep", grid=m.gamma_grid(-1, 1, 0.01)))
     assert on_grid["test_sweep_h"] <= swept["test_sweep_h"]  # the exact grid is never beaten
 
 
 def test_bad_input():
-    with pytest.raises(UserError):
-        m.evaluate_scores(SCORES, LABELS, SEEN, UNSEEN, calibration="val")
-    with pytest.raises(UserError):
-        m.evaluate_scores(SCORES, LABELS, SEEN, UNSEEN, calibration="fixed")
-    with pytest.raises(UserError):
-        m.evaluate_scores(SCORES, LABELS, SEEN, UNSEEN, calibration="best")
+    with pytest.raises(UserError, match="needs a gamma chosen on validation"):
+        m.evaluate_scores(SCORES, LABELS, SEEN, UNSEEN, m.Calibration("val", fixed=0.5))
+    with pytest.raises(UserError, match="needs a gamma"):
+        m.evaluate_scores(SCORES, LABELS, SEEN, UNSEEN, m.Calibration("fixed", val=0.5))
+    with pytest.raises(UserError, match="calibration must be one of"):
+        m.evaluate_scores(SCORES, LABELS, SEEN, UNSEEN, m.Calibration("best"))
     with pytest.raises(UserError, match="overlap"):
         m.gzsl_accuracy(SCORES, LABELS, [0, 1, 2], UNSEEN)
     with pytest.raises(UserError, match="outside"):
@@ -212,10 +213,8 @@ def test_zsl_confusion_counts_unseen_only_predictions():
 
 
 def test_per_class_report_names_the_most_confused_class():
-    from mgmrn.engine.evaluate import per_class_report
-
     counts = np.array([[3, 1, 0], [0, 4, 0], [2, 1, 1]])
-    report = per_class_report(counts, ["a", "b", "c"])
+    report = m.per_class_report(counts, ["a", "b", "c"])
     assert [r["top1"] for r in report] == [75.0, 100.0, 25.0]
     assert [(r["confused_with"], r["confused_share"]) for r in report] == [("b", 25.0), (None, 0.0), ("a", 50.0)]
-    assert per_class_report(np.zeros((1, 1), dtype=int), ["x"])[0]["top1"] is None
+    assert m.per_class_report(np.zeros((1, 1), dtype=int), ["x"])[0]["top1"] is None

@@ -20,7 +20,8 @@ from typing import Any, Union
 import yaml
 
 from mgmrn.data.config import DataConfig
-from mgmrn.engine.config import EvalConfig, LossConfig, TrainConfig
+from mgmrn.engine.config import EvalConfig, TrainConfig
+from mgmrn.engine.losses import LossConfig
 from mgmrn.errors import UserError
 from mgmrn.models.config import ModelConfig
 
@@ -149,6 +150,8 @@ def _build(cls: type, values: dict[str, Any], prefix: str = "") -> Any:
     for key, value in values.items():
         full = f"{prefix}.{key}" if prefix else key
         if key not in names:
+            if (prefix, key) in REMOVED_KEYS:
+                raise UserError(f"config key '{full}' was removed")
             known = ", ".join(sorted(names))
             raise UserError(f"unknown config key '{full}' (known here: {known})")
         kwargs[key] = _coerce(value, hints[key], full)
@@ -195,17 +198,29 @@ def from_dict(values: dict[str, Any]) -> Config:
 # Defaults changed since runs were saved with them: a saved config (config.yaml or a
 # checkpoint's, always complete) that lacks the key was written under the old default.
 OLD_DEFAULTS = {("model", "norm_position"): "tokens"}
-# Keys removed since runs were saved with them (they had no effect).
-REMOVED_KEYS = {("train", "log_every")}
+# Keys removed since runs were saved with them, and the value at which each had no effect
+# (ANY: none had). A saved config with that value loads without the key; any other value is
+# a run this version cannot reproduce.
+ANY = object()
+REMOVED_KEYS: dict[tuple[str, str], Any] = {
+    ("train", "log_every"): ANY, ("loss", "label_smoothing"): 0.0, ("loss", "fused_weight"): 0.0,
+    ("train", "mixup"): 0.0, ("train", "ema_decay"): 0.0, ("train", "cache_flip"): 0.0,
+}
 
 
 def upgrade_saved(values: dict[str, Any]) -> dict[str, Any]:
     """Give a config saved by an earlier version the old defaults of keys it lacks, and drop
-    keys that no longer exist."""
+    removed keys that were off (a UserError for one that was on)."""
     for (section, key), old in OLD_DEFAULTS.items():
         values.setdefault(section, {}).setdefault(key, old)
-    for section, key in REMOVED_KEYS:
-        values.get(section, {}).pop(key, None)
+    for (section, key), off in REMOVED_KEYS.items():
+        part = values.get(section)
+        if not isinstance(part, dict) or key not in part:
+            continue
+        value = part.pop(key)
+        if off is not ANY and value != off:
+            raise UserError(f"config key '{section}.{key}' was removed, and this run was saved with "
+                            f"{section}.{key}={value!r}; it cannot be loaded or resumed by this version")
     return values
 
 
@@ -255,5 +270,3 @@ def validate(cfg: Config) -> None:
             f"model.prototypes lists {len(cfg.model.prototypes)} values for "
             f"model.stages={stages}"
         )
-    if cfg.loss.fused_weight > 0 and cfg.train.schedule != "joint":
-        raise UserError("loss.fused_weight trains all stages together and needs train.schedule=joint")

@@ -1,8 +1,8 @@
 """On-disk feature cache for frozen-backbone training.
 
 With ``train.freeze_backbone`` the backbone's stage maps of every image are extracted once,
-with the augmentation-free (test) transform (and, for ``train.cache_flip`` and
-``eval.tta_flip``, once more from the mirrored images, as a second cache), and stored as
+with the augmentation-free (test) transform (and, for ``eval.tta_flip``, once more from the
+mirrored images, as a second cache), and stored as
 memory-mapped float16 arrays, one file per stage: ``<cache_dir>/<key>/stage-<k>.npy``
 where ``k`` counts stages from the last one (``1`` = last) so runs with different L share
 files. ``key`` hashes the backbone name, its weights, the image size, the transform and the
@@ -123,31 +123,17 @@ class FeatureCache:
 
 
 class CachedMaps(Dataset):
-    """Samples ``(stage maps, label, index)`` read from a :class:`FeatureCache`.
+    """Samples ``(stage maps, label, index)`` read from a :class:`FeatureCache`'s arrays."""
 
-    With ``flip`` > 0 a sample's maps are read, with that probability, from ``mirrored``: the
-    same cache's rows extracted from the mirrored images (a horizontal image flip, done once
-    at extraction). Which samples are mirrored depends only on ``seed`` (per epoch), so
-    epochs are reproducible.
-    """
-
-    def __init__(
-        self, arrays: list[np.ndarray], rows: Sequence[int], labels: Sequence[int],
-        mirrored: list[np.ndarray] | None = None, flip: float = 0.0, seed: int = 0,
-    ) -> None:
-        if flip > 0 and mirrored is None:
-            raise ValueError("flip > 0 needs the mirrored images' arrays")
-        self.views = [arrays, mirrored]
+    def __init__(self, arrays: list[np.ndarray], rows: Sequence[int], labels: Sequence[int]) -> None:
+        self.arrays = arrays
         self.rows = np.asarray(rows)
         self.labels = np.asarray(labels)
-        # which samples are mirrored, drawn once per (seed, list) instead of per access
-        self.flipped = np.random.default_rng(seed).random(len(self.rows)) < flip
 
     def __len__(self) -> int:
         return len(self.rows)
 
     def __getitem__(self, i: int) -> tuple[list[Tensor], int, int]:
         r = self.rows[i]
-        arrays = self.views[int(self.flipped[i])]
-        maps = [torch.from_numpy(np.array(a[r], dtype=np.float32)) for a in arrays]
+        maps = [torch.from_numpy(np.array(a[r], dtype=np.float32)) for a in self.arrays]
         return maps, int(self.labels[i]), i

@@ -1,4 +1,4 @@
-"""Loss, training and evaluation configuration (``loss.*``, ``train.*``, ``eval.*``)."""
+"""Training and evaluation configuration (``train.*``, ``eval.*``; ``loss.*``: ``engine/losses.py``)."""
 
 from __future__ import annotations
 
@@ -6,31 +6,6 @@ from dataclasses import dataclass, field
 from typing import Optional
 
 from mgmrn.errors import UserError
-
-
-@dataclass
-class LossConfig:
-    """Eq. (11)-(13)."""
-
-    ar_weight: float = 1.0  # weight of Eq. 12 (paper 1; reference code 0.1)
-    ar_normalize: bool = False  # L2-normalise prediction and target before Eq. 12 (reference)
-    # weight of a self-calibration term (not in the paper: TransZero's L_SC): -mean log p_u over
-    # the classes without training images (their attribute vectors only), p the softmax over all
-    sc_weight: float = 0.0
-    # label smoothing of Eq. 11's cross-entropy (not in the paper): the target puts
-    # 1 - eps on the true class and eps / K on every seen class; 0: off (the paper)
-    label_smoothing: float = 0.0
-    # weight of a cross-entropy on the stages' mean scores (not in the paper): trains the
-    # ensemble Eq. 14 ranks by, besides each stage; needs train.schedule=joint; 0: off
-    fused_weight: float = 0.0
-
-    def __post_init__(self) -> None:
-        if self.sc_weight < 0:
-            raise UserError(f"loss.sc_weight must be >= 0, got {self.sc_weight}")
-        if not 0.0 <= self.label_smoothing < 1.0:
-            raise UserError(f"loss.label_smoothing must be in [0, 1), got {self.label_smoothing}")
-        if self.fused_weight < 0:
-            raise UserError(f"loss.fused_weight must be >= 0, got {self.fused_weight}")
 
 
 @dataclass
@@ -58,16 +33,6 @@ class TrainConfig:
     # schedule over all epochs) | restart (the schedule starts again over the epochs left)
     finetune_schedule: str = "continue"
     cache_dir: str = ""  # feature cache folder (default: ~/.cache/mgmrn/features)
-    # frozen backbone: probability of reading a training image's maps from the mirrored image
-    # (the horizontal flip of image training; a second cache, extracted once)
-    cache_flip: float = 0.0
-    # mixup (not in the paper): each batch is mixed with a shuffled copy of itself (images or
-    # cached maps), weight lam ~ Beta(mixup, mixup), and the per-image losses mixed alike; 0: off
-    mixup: float = 0.0
-    # exponential moving average of the weights (not in the paper): updated after every
-    # optimiser step with this decay; validation, selection, the saved model and the test use
-    # the average (engine/ema.py); 0: off (the trained weights themselves)
-    ema_decay: float = 0.0
     amp: str = "auto"  # auto (GPU: bf16 if supported, else fp16; CPU: none) | bf16 (GPU or CPU) | fp16 (GPU) | none
     channels_last: bool = True  # GPU only
     deterministic: bool = False
@@ -87,12 +52,6 @@ class TrainConfig:
             raise UserError(f"train.schedule must be joint or per-stage, got '{self.schedule}'")
         if self.amp not in ("auto", "bf16", "fp16", "none"):
             raise UserError(f"train.amp must be auto, bf16, fp16 or none, got '{self.amp}'")
-        if not 0.0 <= self.cache_flip <= 1.0:
-            raise UserError(f"train.cache_flip must be a probability in [0, 1], got {self.cache_flip}")
-        if self.mixup < 0:
-            raise UserError(f"train.mixup must be >= 0 (the Beta distribution's alpha; 0: off), got {self.mixup}")
-        if not 0.0 <= self.ema_decay < 1.0:
-            raise UserError(f"train.ema_decay must be in [0, 1) (0: off), got {self.ema_decay}")
         if self.frozen_epochs < 0:
             raise UserError(f"train.frozen_epochs must be >= 0, got {self.frozen_epochs}")
         if self.select not in ("val", "last"):
@@ -110,7 +69,8 @@ class EvalConfig:
     gamma_steps: list[float] = field(default_factory=list)
     batch_size: int = 64  # evaluation and feature-extraction batch
     # test-time flip (not in the paper): each image's attribute predictions are the mean of the
-    # image's and its mirror image's (validation, test, predict); cached maps: a second cache
+    # image's and its mirror image's (validation, test, predict; engine/flip.py); cached maps:
+    # a second cache
     tta_flip: bool = False
 
     def __post_init__(self) -> None:

@@ -64,11 +64,3 @@ def gather_rows(index: torch.Tensor, rows: torch.Tensor, n: int) -> tuple[torch.
         out[idx] = part
     return out, present
 
-
-def reduce_mean(value: float) -> float:
-    """Mean of a scalar over ranks."""
-    if not dist.is_initialized():
-        return value
-    t = torch.tensor([value], dtype=torch.float64)
-    dist.all_reduce(t)
-    return float(t.item()) / dist.get_world_size()

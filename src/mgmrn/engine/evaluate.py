@@ -1,98 +1,77 @@
-"""Evaluation of a model on a pair of (seen, unseen) test splits: fused and per-stage."""
+"""Class scores (Eq. 11's per stage) of sample lists, and a model's test metrics."""
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from dataclasses import dataclass
+from typing import Any
 
-import numpy as np
 import torch
-from torch import Tensor
+from torch import Tensor, nn
 
+from mgmrn.config import Config
+from mgmrn.data.build import ZSLData
 from mgmrn.engine.distributed import gather_rows
-from mgmrn.engine.inputs import Inputs
+from mgmrn.engine.flip import flip_mean
+from mgmrn.engine.inputs import InputSource, Inputs, Samples
 from mgmrn.engine.loop import predict_attributes
-from mgmrn.engine.metrics import evaluate_scores, gamma_grid, zsl_confusion
+from mgmrn.engine.metrics import Calibration, stage_metrics
+from mgmrn.engine.step import autocast
+from mgmrn.models.scoring import stage_scores
 
 
-def predict_split(
-    inputs: Inputs, samples: Sequence[tuple[str, int]], device: torch.device, amp: str, desc: str
-) -> tuple[Tensor, list[int]]:
-    """Per-stage attribute predictions (N, L, A) for ``samples``, gathered over ranks, and their
-    labels; images skipped as unreadable (``data.on_corrupt=skip``) are left out of both.
-    With ``eval.tta_flip`` each prediction is the mean over the image and its mirror image."""
-    views = (False, True) if inputs.cfg.eval.tta_flip else (False,)
-    total, present = None, torch.ones(len(samples), dtype=torch.bool)
-    for mirror in views:  # matched by sample index: each view leaves out what it could not read
-        loader = inputs.eval_loader(samples, mirror=mirror)
-        z, _, index = predict_attributes(inputs.model, loader, device, amp, f"{desc} (mirrored)" if mirror else desc)
-        z, kept = gather_rows(index, z, len(samples))
-        total, present = z if total is None else total + z, present & kept
-    z = total / len(views)
-    return z[present], [y for (_, y), kept in zip(samples, present.tolist()) if kept]
+@dataclass
+class Evaluator:
+    """Scores sample lists with ``model`` reading ``source`` against every class's
+    ``attributes`` (K, A) at ``scale`` (Eq. 11), under ``amp``'s autocast, with ``tta_flip``."""
+
+    model: nn.Module
+    source: InputSource
+    attributes: Tensor
+    scale: float
+    device: torch.device
+    amp: str = "none"
+    tta_flip: bool = False
+
+    @classmethod
+    def for_run(cls, model: nn.Module, source: InputSource, cfg: Config, attributes: Tensor,
+                device: torch.device) -> "Evaluator":
+        """As a run's config says (``model.scale``, ``train.amp``, ``eval.tta_flip``)."""
+        return cls(model, source, attributes, cfg.model.scale, device, cfg.train.amp, cfg.eval.tta_flip)
+
+    def predict(self, samples: Samples, desc: str) -> tuple[Tensor, list[int]]:
+        """Per-stage attribute predictions (N, L, A) of ``samples``, gathered over processes,
+        and their labels; images skipped as unreadable (``data.on_corrupt=skip``) are left out
+        of both. With ``eval.tta_flip``: the mean over the image and its mirror (:func:`flip_mean`)."""
+        kept = torch.ones(len(samples), dtype=torch.bool)
+
+        def view(mirror: bool) -> Tensor:  # matched by sample index: each view leaves out what it could not read
+            nonlocal kept
+            batches = self.source.eval_batches(samples, mirror)
+            z, _, index = predict_attributes(self.model, batches, lambda: autocast(self.device, self.amp),
+                                             f"{desc} (mirrored)" if mirror else desc)
+            z, present = gather_rows(index, z, len(samples))
+            kept = kept & present
+            return z
+
+        z = flip_mean(view, self.tta_flip)
+        return z[kept], [y for (_, y), k in zip(samples, kept.tolist()) if k]
+
+    def scores(self, seen: Samples, unseen: Samples, what: str) -> tuple[Tensor, list[int]]:
+        """Per-stage class scores (N, L, K) of the ``seen`` then the ``unseen`` classes'
+        samples, and their labels."""
+        self.model.eval()
+        z_s, y_s = self.predict(seen, f"{what} seen")
+        z_u, y_u = self.predict(unseen, f"{what} unseen")
+        s_s, s_u = (stage_scores(z, self.attributes, self.scale) for z in (z_s, z_u))
+        return torch.cat([s_s, s_u]), y_s + y_u
 
 
-def score_metrics(
-    seen_scores: Tensor,
-    seen_labels: Sequence[int],
-    unseen_scores: Tensor,
-    unseen_labels: Sequence[int],
-    seen: np.ndarray,
-    unseen: np.ndarray,
-    *,
-    calibration: str,
-    gamma: float | None,
-    grid: np.ndarray | None = None,
-    per_stage: bool = True,
-    class_names: Sequence[str] | None = None,
+def evaluate_checkpoint_model(
+    model: nn.Module, inputs: Inputs, data: ZSLData, cfg: Config, device: torch.device, gamma: float | None
 ) -> dict[str, Any]:
-    """Metrics of the fused (Eq. 14) score from per-stage scores (N, L, K).
-
-    ``calibration="val"`` and ``"fixed"`` apply the given ``gamma`` (for ``val`` it was
-    chosen on the validation split during training); ``"test-sweep"`` takes the best H on
-    the test set itself. Per-stage entries report the calibration-free ZSL top-1 and AUSUC
-    and the (labelled) test-sweep H. With ``class_names``, ``zsl_per_class`` lists every
-    unseen class's ZSL top-1 (:func:`per_class_report`).
-    """
-    labels = np.concatenate([np.asarray(seen_labels), np.asarray(unseen_labels)])
-
-    def one(scores: Tensor, how: str) -> dict[str, Any]:
-        return evaluate_scores(scores.numpy(), labels, seen, unseen,
-                               calibration="fixed" if how == "val" else how, gamma=gamma, grid=grid)
-
-    both = torch.cat([seen_scores, unseen_scores])
-    fused = both.sum(1)
-    out = one(fused, calibration)
-    out["calibration"] = calibration
-    if per_stage:
-        keys = ("zsl_top1", "ausuc", "test_sweep_h")
-        out["stages"] = [{k: one(both[:, l], "test-sweep")[k] for k in keys} for l in range(both.shape[1])]
-    if class_names is not None:
-        counts = zsl_confusion(fused.numpy(), labels, unseen)  # unseen-class rows only
-        out["zsl_per_class"] = per_class_report(counts, [class_names[c] for c in unseen])
-    return out
-
-
-def per_class_report(counts: np.ndarray, names: Sequence[str]) -> list[dict[str, Any]]:
-    """One entry per class of a ZSL confusion matrix (rows: true class): ``class``,
-    ``images``, ``top1`` (%, ``None`` without images), and the class most often predicted
-    instead (``confused_with``, ``None`` when there is no error) with its share of the
-    images (``confused_share``, %)."""
-    report = []
-    for i, name in enumerate(names):
-        total = int(counts[i].sum())
-        wrong = counts[i].copy()
-        wrong[i] = 0
-        j = int(wrong.argmax())
-        report.append({
-            "class": name,
-            "images": total,
-            "top1": 100 * counts[i, i] / total if total else None,
-            "confused_with": names[j] if wrong[j] else None,
-            "confused_share": 100 * wrong[j] / total if total else 0.0,
-        })
-    return report
-
-
-def sweep_grid(gamma_steps: Sequence[float]) -> np.ndarray | None:
-    """``eval.gamma_steps`` as a grid (``None``: the exact grid)."""
-    return gamma_grid(*gamma_steps) if gamma_steps else None
+    """Test metrics (fused and per stage) under ``eval.*``; ``gamma``: the one chosen on validation."""
+    attributes = torch.as_tensor(data.attributes, dtype=torch.float32)
+    evaluator = Evaluator.for_run(model, inputs.source(cfg.train.freeze_backbone), cfg, attributes, device)
+    scores, labels = evaluator.scores(data.test_seen, data.test_unseen, "test")
+    return stage_metrics(scores, labels, data.seen, data.unseen, Calibration.from_config(cfg.eval, gamma),
+                         class_names=data.classes)

@@ -1,10 +1,16 @@
-"""What the model reads: images through transforms, or cached stage maps (frozen backbone)."""
+"""What the model reads: images through transforms (:class:`ImageSource`), or a frozen
+backbone's stage maps from the feature cache (:class:`CachedSource`).
+
+Both sources give training batches of an epoch and evaluation batches of a sample list (this
+process's share of it, indexed into the whole list), already on the device: ``(inputs,
+labels, indices)``, where inputs are images (B, 3, H, W) or a list of stage maps, finest first.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
+from typing import Any, Callable, Iterator, Sequence
 
 import torch
 from torch import Tensor
@@ -12,6 +18,7 @@ from torch.utils.data import DataLoader
 
 from mgmrn.config import Config
 from mgmrn.data.build import ZSLData, make_batch_sampler, make_loader
+from mgmrn.data.config import DataConfig
 from mgmrn.data.transforms import build_transforms
 from mgmrn.engine.cache import CachedMaps, FeatureCache, cache_key, default_cache_dir, images_fingerprint
 from mgmrn.engine.distributed import barrier, is_main, rank_and_world, shard
@@ -19,136 +26,188 @@ from mgmrn.errors import UserError
 from mgmrn.models.mgmrn import MgMRN
 
 Samples = Sequence[tuple[str, int]]
+Batch = tuple[Tensor | list[Tensor], Tensor, Tensor]
 
 
-@dataclass
-class Inputs:
-    """Builds loaders for sample lists and says how the model consumes them.
+@dataclass(frozen=True)
+class Batching:
+    """What every loader shares: batch size and sampler (``data.*``), batches per epoch and
+    workers (``train.*``), the evaluation batch size, and the device (training batches are
+    channels-last there on GPU with ``train.channels_last``)."""
 
-    Loaders read cached stage maps while ``use_cache`` is set (the backbone is frozen),
-    images otherwise. ``mirror_cache`` holds the maps of the mirrored images, for
-    ``train.cache_flip`` and ``eval.tta_flip``.
-    """
-
-    cfg: Config
-    model: MgMRN
-    cache: FeatureCache | None = None
-    mirror_cache: FeatureCache | None = None
-    use_cache: bool = False
+    data: DataConfig
+    max_batches: int
+    workers: int
+    eval_batch_size: int
+    device: torch.device
+    channels_last: bool
 
     @classmethod
-    def create(
-        cls, cfg: Config, data: ZSLData, model: MgMRN, device: torch.device, training: bool = False
-    ) -> "Inputs":
-        """With ``train.freeze_backbone`` (or, for training, ``train.frozen_epochs``), extract
-        (or reuse) the feature cache first."""
-        inputs = cls(cfg, model)
-        if cfg.train.freeze_backbone or (training and cfg.train.frozen_epochs > 0):
-            paths = sorted({p for p, _ in [*data.train, *data.test_seen, *data.test_unseen]})
-            images = images_fingerprint(paths)  # read once for both caches
-            inputs.cache = inputs._open_cache(paths, images, device)
-            if cfg.eval.tta_flip or (training and cfg.train.cache_flip > 0):
-                inputs.mirror_cache = inputs._open_cache(paths, images, device, mirror=True)
-            inputs.use_cache = cfg.train.freeze_backbone
-        return inputs
+    def from_config(cls, cfg: Config, device: torch.device) -> "Batching":
+        t = cfg.train
+        return cls(cfg.data, t.max_batches, t.workers, cfg.eval.batch_size, device, t.channels_last)
 
-    def _transform(self, train: bool, mirror: bool = False):
-        bb = self.model.backbone
-        d = self.cfg.data
-        return build_transforms(d.image_size, bb.mean, bb.std, train=train, crop_pct=d.crop_pct, mirror=mirror)
-
-    def _open_cache(
-        self, paths: list[str], images: bytes, device: torch.device, mirror: bool = False
-    ) -> FeatureCache:
-        """The cache of ``paths`` (``images``: their :func:`images_fingerprint`), extracted if missing."""
-        bb = self.model.backbone
-        transform = self._transform(train=False, mirror=mirror)
-        key = cache_key(self.cfg.model.backbone, bb.weights_id, self.cfg.data.image_size, repr(transform), images)
-        folder = Path(self.cfg.train.cache_dir) if self.cfg.train.cache_dir else default_cache_dir()
-        cache = FeatureCache(folder / key, paths)
-        L = self.model.num_stages
-        if cache.missing(L) and is_main():
-            loader = make_loader(
-                [(p, 0) for p in paths], transform, self.cfg.eval.batch_size, train=False,
-                workers=self.cfg.train.workers, on_corrupt=self.cfg.data.on_corrupt,
-            )
-            rate = cache.extract(bb.to(device), loader, L, device)
-            skipped = f" ({len(cache.skipped)} unreadable, left out)" if cache.skipped else ""
-            what = "mirrored images" if mirror else "images"
-            print(f"feature cache: extracted {len(paths) - len(cache.skipped)} {what}{skipped} at {rate:.1f} img/s "
-                  f"into {cache.folder}")
-        elif is_main():
-            print(f"feature cache{' (mirrored images)' if mirror else ''}: reusing {cache.folder}")
-        barrier()  # other processes wait for the main one's extraction
-        cache.arrays = cache.open(L)
-        if cache.skipped and self.cfg.data.on_corrupt == "stop":
-            raise UserError(
-                f"{len(cache.skipped)} images could not be read when this feature cache was extracted "
-                f"(e.g. {sorted(cache.skipped)[0]}); set data.on_corrupt=skip to leave them out, or fix them "
-                "(a changed file gets a new cache)", cache.folder,
-            )
-        return cache
-
-    @property
-    def skipped(self) -> set[str]:
-        """Images without cached maps: unreadable at the extraction of either cache."""
-        assert self.cache is not None
-        return self.cache.skipped | (self.mirror_cache.skipped if self.mirror_cache is not None else set())
-
-    def train_loader(self, samples: Samples, epoch: int) -> DataLoader:
-        """Training batches for one epoch (seeded by config seed and epoch: resumable)."""
-        d, t = self.cfg.data, self.cfg.train
-        seed = self.cfg.seed * 1000 + epoch
+    def sampler_args(self, seed: int) -> dict[str, Any]:
+        """Keyword arguments of a training batch sampler (seeded; shared out over DDP processes)."""
+        d = self.data
         rank, world = rank_and_world()
-        if not self.use_cache:
-            return make_loader(
-                samples, self._transform(train=True), d.batch_size, train=True, sampler=d.sampler,
-                ways=d.ways, shots=d.shots, batches_per_epoch=t.max_batches, seed=seed,
-                workers=t.workers, on_corrupt=d.on_corrupt, rank=rank, world=world,
-            )
-        samples = [s for s in samples if s[0] not in self.skipped]
-        labels = [y for _, y in samples]
-        sampler = make_batch_sampler(labels, d.batch_size, train=True, sampler=d.sampler, ways=d.ways,
-                                     shots=d.shots, batches_per_epoch=t.max_batches, seed=seed,
-                                     rank=rank, world=world)
-        return DataLoader(self._cached(samples, flip=t.cache_flip, seed=seed), batch_sampler=sampler)
-
-    def eval_loader(self, samples: Samples, mirror: bool = False) -> DataLoader:
-        """Fixed-order batches of this rank's share of ``samples`` (each sample on one rank);
-        ``mirror``: of the mirrored images (``eval.tta_flip``'s second view)."""
-        mine = shard(len(samples))
-        if self.use_cache:  # images the extraction could not read have no maps
-            mine = [i for i in mine if samples[i][0] not in self.skipped]
-        subset = [samples[i] for i in mine]
-        bs = self.cfg.eval.batch_size
-        if not self.use_cache:
-            loader = make_loader(subset, self._transform(train=False, mirror=mirror), bs, train=False,
-                                 workers=self.cfg.train.workers, on_corrupt=self.cfg.data.on_corrupt)
-        else:
-            loader = DataLoader(self._cached(subset, flip=float(mirror)), batch_size=bs, shuffle=False)
-        return _Reindexed(loader, torch.tensor(mine, dtype=torch.long))
-
-    def _cached(self, samples: Samples, flip: float = 0.0, seed: int = 0) -> CachedMaps:
-        """Cached maps of ``samples``; each is read from the mirrored images' cache with
-        probability ``flip``."""
-        assert self.cache is not None
-        rows = [self.cache.row[p] for p, _ in samples]
-        mirrored = None
-        if flip > 0:
-            assert self.mirror_cache is not None, "the mirrored images' cache is opened with cache_flip or tta_flip"
-            mirrored = self.mirror_cache.arrays
-        return CachedMaps(self.cache.arrays, rows, [y for _, y in samples], mirrored=mirrored, flip=flip, seed=seed)
+        return dict(sampler=d.sampler, ways=d.ways, shots=d.shots, batches_per_epoch=self.max_batches,
+                    seed=seed, rank=rank, world=world)
 
 
-class _Reindexed:
-    """Maps a shard's local sample indices back to indices into the full sample list."""
+class Batches:
+    """A loader's batches moved to the device; ``index`` maps a shard's sample indices back
+    to indices into the whole sample list."""
 
-    def __init__(self, loader: DataLoader, index: Tensor) -> None:
-        self.loader, self.index = loader, index
+    def __init__(self, loader: DataLoader, device: torch.device, channels_last: bool = False,
+                 index: Tensor | None = None) -> None:
+        self.loader, self.device, self.index = loader, device, index
+        use = channels_last and device.type == "cuda"
+        self.memory_format = torch.channels_last if use else torch.contiguous_format
 
     def __len__(self) -> int:
         return len(self.loader)
 
-    def __iter__(self):
+    def _move(self, x: Tensor) -> Tensor:
+        return x.to(self.device, non_blocking=True, memory_format=self.memory_format)
+
+    def __iter__(self) -> Iterator[Batch]:
         for inputs, labels, idx in self.loader:
-            yield inputs, labels, self.index[torch.as_tensor(idx)]
+            moved = [self._move(x) for x in inputs] if isinstance(inputs, (list, tuple)) else self._move(inputs)
+            yield moved, labels, idx if self.index is None else self.index[torch.as_tensor(idx)]
+
+
+class _Source:
+    """Shared evaluation batching: this process's share of the samples, in order."""
+
+    def __init__(self, batching: Batching) -> None:
+        self.batching = batching
+
+    def readable(self, path: str) -> bool:
+        """Whether the source has input for ``path`` (cached maps may lack unreadable images)."""
+        return True
+
+    def eval_batches(self, samples: Samples, mirror: bool = False) -> Batches:
+        """Fixed-order batches of this process's share of ``samples`` (each sample on one
+        process); ``mirror``: of the mirror images (``eval.tta_flip``'s second view)."""
+        mine = [i for i in shard(len(samples)) if self.readable(samples[i][0])]
+        loader = self._eval_loader([samples[i] for i in mine], mirror)
+        return Batches(loader, self.batching.device, index=torch.tensor(mine, dtype=torch.long))
+
+    def _eval_loader(self, samples: Samples, mirror: bool) -> DataLoader:
+        raise NotImplementedError
+
+
+class ImageSource(_Source):
+    """Images through the backbone's transforms (augmented for training)."""
+
+    def __init__(self, batching: Batching, mean: Sequence[float], std: Sequence[float]) -> None:
+        super().__init__(batching)
+        self.mean, self.std = tuple(mean), tuple(std)
+
+    def transform(self, train: bool, mirror: bool = False) -> Callable[[Any], Tensor]:
+        d = self.batching.data
+        return build_transforms(d.image_size, self.mean, self.std, train=train, crop_pct=d.crop_pct, mirror=mirror)
+
+    def train_batches(self, samples: Samples, seed: int) -> Batches:
+        """One epoch's training batches (seeded: resumable)."""
+        b, d = self.batching, self.batching.data
+        loader = make_loader(list(samples), self.transform(train=True), d.batch_size, train=True,
+                             workers=b.workers, on_corrupt=d.on_corrupt, **b.sampler_args(seed))
+        return Batches(loader, b.device, b.channels_last)
+
+    def _eval_loader(self, samples: Samples, mirror: bool) -> DataLoader:
+        b = self.batching
+        return make_loader(list(samples), self.transform(train=False, mirror=mirror), b.eval_batch_size,
+                           train=False, workers=b.workers, on_corrupt=b.data.on_corrupt)
+
+
+class CachedSource(_Source):
+    """The frozen backbone's stage maps from ``cache`` (and from ``mirror``, the mirror images'
+    cache, for ``eval.tta_flip``); images the extraction could not read have none."""
+
+    def __init__(self, batching: Batching, cache: FeatureCache, mirror: FeatureCache | None) -> None:
+        super().__init__(batching)
+        self.cache, self.mirror = cache, mirror
+        self.skipped = cache.skipped | (mirror.skipped if mirror is not None else set())
+
+    def readable(self, path: str) -> bool:
+        return path not in self.skipped
+
+    def _maps(self, samples: Samples, mirror: bool = False) -> CachedMaps:
+        cache = self.mirror if mirror else self.cache
+        assert cache is not None, "the mirror images' cache is opened with eval.tta_flip"
+        return CachedMaps(cache.arrays, [cache.row[p] for p, _ in samples], [y for _, y in samples])
+
+    def train_batches(self, samples: Samples, seed: int) -> Batches:
+        """One epoch's training batches (seeded: resumable)."""
+        b = self.batching
+        samples = [s for s in samples if self.readable(s[0])]
+        sampler = make_batch_sampler([y for _, y in samples], b.data.batch_size, train=True, **b.sampler_args(seed))
+        return Batches(DataLoader(self._maps(samples), batch_sampler=sampler), b.device, b.channels_last)
+
+    def _eval_loader(self, samples: Samples, mirror: bool) -> DataLoader:
+        return DataLoader(self._maps(samples, mirror), batch_size=self.batching.eval_batch_size, shuffle=False)
+
+
+InputSource = ImageSource | CachedSource
+
+
+@dataclass
+class Inputs:
+    """A run's input sources: images always; cached maps when the backbone is frozen (for
+    training also when it is frozen for ``train.frozen_epochs``)."""
+
+    images: ImageSource
+    cached: CachedSource | None = None
+
+    @classmethod
+    def create(cls, cfg: Config, data: ZSLData, model: MgMRN, device: torch.device,
+               training: bool = False) -> "Inputs":
+        """Open (extracting if missing) the feature caches the run needs."""
+        batching = Batching.from_config(cfg, device)
+        inputs = cls(ImageSource(batching, model.backbone.mean, model.backbone.std))
+        if cfg.train.freeze_backbone or (training and cfg.train.frozen_epochs > 0):
+            paths = sorted({p for p, _ in [*data.train, *data.test_seen, *data.test_unseen]})
+            images = images_fingerprint(paths)  # read once for both caches
+            caches = [open_cache(cfg, model, inputs.images, paths, images, mirror)
+                      for mirror in ((False, True) if cfg.eval.tta_flip else (False,))]
+            inputs.cached = CachedSource(batching, caches[0], caches[1] if len(caches) > 1 else None)
+        return inputs
+
+    def source(self, frozen: bool) -> InputSource:
+        """The cached maps while the backbone is frozen, the images otherwise."""
+        if not frozen:
+            return self.images
+        assert self.cached is not None, "the feature cache is opened for frozen-backbone runs"
+        return self.cached
+
+
+def open_cache(cfg: Config, model: MgMRN, images: ImageSource, paths: list[str], fingerprint: bytes,
+               mirror: bool) -> FeatureCache:
+    """The cache of ``paths`` (``fingerprint``: their :func:`images_fingerprint`) through the
+    test transform (of the mirror images with ``mirror``), extracted by the main process if
+    missing; a UserError if it left unreadable images out and ``data.on_corrupt`` is ``stop``."""
+    bb, L = model.backbone, model.num_stages
+    transform = images.transform(train=False, mirror=mirror)
+    key = cache_key(cfg.model.backbone, bb.weights_id, cfg.data.image_size, repr(transform), fingerprint)
+    cache = FeatureCache((Path(cfg.train.cache_dir) if cfg.train.cache_dir else default_cache_dir()) / key, paths)
+    what = "mirrored images" if mirror else "images"
+    if cache.missing(L) and is_main():
+        loader = make_loader([(p, 0) for p in paths], transform, cfg.eval.batch_size, train=False,
+                             workers=cfg.train.workers, on_corrupt=cfg.data.on_corrupt)
+        rate = cache.extract(bb.to(images.batching.device), loader, L, images.batching.device)
+        skipped = f" ({len(cache.skipped)} unreadable, left out)" if cache.skipped else ""
+        print(f"feature cache: extracted {len(paths) - len(cache.skipped)} {what}{skipped} at {rate:.1f} img/s "
+              f"into {cache.folder}")
+    elif is_main():
+        print(f"feature cache{' (mirrored images)' if mirror else ''}: reusing {cache.folder}")
+    barrier()  # other processes wait for the main one's extraction
+    cache.arrays = cache.open(L)
+    if cache.skipped and cfg.data.on_corrupt == "stop":
+        raise UserError(
+            f"{len(cache.skipped)} images could not be read when this feature cache was extracted "
+            f"(e.g. {sorted(cache.skipped)[0]}); set data.on_corrupt=skip to leave them out, or fix them "
+            "(a changed file gets a new cache)", cache.folder,
+        )
+    return cache

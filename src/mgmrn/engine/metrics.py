@@ -34,15 +34,24 @@ step; the reference code sweeps steps of 0.01) for reproducing a fixed-grid prot
 AUSUC (Chao et al. 2016) is the exact area under the curve (U(gamma), S(gamma)) traced as
 gamma goes from -inf, (U=0, S=S_max), to +inf, (U=U_max, S=0), with straight segments
 between consecutive operating points.
+
+Which gamma is applied (:class:`Calibration`, ``eval.*``) is decided in one function,
+:func:`decide_gamma`: ``test-sweep`` takes the best H over the scored split's own sweep (the
+reference protocol; on a validation split this is how the gamma of ``val`` is chosen),
+``val`` the gamma chosen so on validation, ``fixed`` ``eval.gamma``.
 """
 
 from __future__ import annotations
 
-from typing import Any, NamedTuple, Optional
+from typing import TYPE_CHECKING, Any, NamedTuple, Optional, Sequence
 
 import numpy as np
 
+from mgmrn.engine.config import EvalConfig
 from mgmrn.errors import UserError
+
+if TYPE_CHECKING:
+    import torch
 
 CALIBRATIONS = ("val", "test-sweep", "fixed")
 
@@ -308,6 +317,45 @@ def ausuc(scores: Any, labels: Any, seen: Any, unseen: Any) -> float:
     return _ausuc(*_prepare(*_gzsl_arrays(scores, labels, seen, unseen)))
 
 
+class Calibration(NamedTuple):
+    """How the GZSL gamma is decided (``eval.calibration``, ``eval.gamma``, ``eval.gamma_steps``)."""
+
+    how: str = "test-sweep"  # val | test-sweep | fixed
+    fixed: Optional[float] = None  # the gamma of ``fixed`` (eval.gamma)
+    val: Optional[float] = None  # the gamma of ``val``: chosen on the validation split
+    grid: Optional[np.ndarray] = None  # the gammas swept (None: the exact grid)
+
+    @classmethod
+    def from_config(cls, cfg: EvalConfig, val_gamma: Optional[float] = None) -> "Calibration":
+        grid = gamma_grid(*cfg.gamma_steps) if cfg.gamma_steps else None
+        return cls(cfg.calibration, cfg.gamma, val_gamma, grid)
+
+    def sweeping(self) -> "Calibration":
+        """The labelled best-H calibration over the same grid."""
+        return Calibration("test-sweep", grid=self.grid)
+
+
+def decide_gamma(calibration: Calibration, sweep: Sweep) -> float:
+    """The gamma ``calibration`` applies to a split whose ``sweep`` (over ``calibration.grid``)
+    is given: its best H for ``test-sweep`` (ties: the middle one), else the given gamma."""
+    how = calibration.how
+    if how not in CALIBRATIONS:
+        raise UserError(f"calibration must be one of {', '.join(CALIBRATIONS)}, got '{how}'")
+    if how == "test-sweep":
+        return float(sweep.gammas[_best(sweep)])
+    gamma = calibration.fixed if how == "fixed" else calibration.val
+    if gamma is None:
+        raise UserError("calibration 'fixed' needs a gamma (eval.gamma)" if how == "fixed" else
+                        "eval.calibration=val needs a gamma chosen on validation (train with train.select=val)")
+    return float(gamma)
+
+
+def _swept(scores: Any, labels: Any, seen: Any, unseen: Any, grid: Any) -> tuple[tuple[_Steps, _Steps], Sweep]:
+    """Step data of validated GZSL inputs and their sweep over ``grid`` (None: exact)."""
+    steps = _prepare(*_gzsl_arrays(scores, labels, seen, unseen))
+    return steps, _sweep(*steps, _exact_grid(*steps) if grid is None else grid)
+
+
 def choose_gamma(
     val_scores: Any, val_labels: Any, val_seen: Any, val_unseen: Any, grid: Optional[Any] = None
 ) -> float:
@@ -316,59 +364,30 @@ def choose_gamma(
     The validation split's held-out seen classes act as ``val_unseen``; ties between gammas
     go to the middle of the best ones.
     """
-    steps = _prepare(*_gzsl_arrays(val_scores, val_labels, val_seen, val_unseen))
-    sweep = _sweep(*steps, _exact_grid(*steps) if grid is None else grid)
-    return float(sweep.gammas[_best(sweep)])
+    _, sweep = _swept(val_scores, val_labels, val_seen, val_unseen, grid)
+    return decide_gamma(Calibration("test-sweep", grid=grid), sweep)
 
 
 def evaluate_scores(
-    scores: Any,
-    labels: Any,
-    seen: Any,
-    unseen: Any,
-    *,
-    calibration: str = "val",
-    gamma: Optional[float] = None,
-    val_scores: Any = None,
-    val_labels: Any = None,
-    val_seen: Any = None,
-    val_unseen: Any = None,
-    grid: Optional[Any] = None,
+    scores: Any, labels: Any, seen: Any, unseen: Any, calibration: Calibration,
+    val: Optional[Sequence[Any]] = None,
 ) -> dict[str, Any]:
-    """All metrics of one score matrix on the test split, in percent.
-
-    ``calibration``: ``val`` (gamma from :func:`choose_gamma` on the ``val_*`` inputs),
-    ``test-sweep`` (best H over a sweep on the test set itself: the reference protocol,
-    optimistic) or ``fixed`` (``gamma``). ``grid``: the gammas swept by ``val`` and
-    ``test-sweep`` (default: the exact grid of the split swept).
+    """All metrics of one score matrix on the test split, in percent, with the gamma of
+    ``calibration`` (:func:`decide_gamma`). With ``val`` = (scores, labels, seen, unseen) of a
+    validation split, the gamma of ``val`` is chosen there (:func:`choose_gamma`).
 
     Keys: ``zsl_top1``, ``gzsl_unseen``, ``gzsl_seen``, ``gzsl_h``, ``ausuc``, ``gamma``,
     ``calibration``; extras: ``gzsl_{unseen,seen,h}_uncalibrated`` (gamma 0),
     ``test_sweep_gamma``, ``test_sweep_h`` (for comparison), and ``val_gzsl_h`` with ``val``.
     """
-    if calibration not in CALIBRATIONS:
-        raise UserError(
-            f"calibration must be one of {', '.join(CALIBRATIONS)}, got '{calibration}'"
-        )
-    test = _gzsl_arrays(scores, labels, seen, unseen)
-    steps = _prepare(*test)
-    sweep = _sweep(*steps, _exact_grid(*steps) if grid is None else grid)
-    best = _best(sweep)
     extras: dict[str, Any] = {}
-    if calibration == "test-sweep":
-        chosen = float(sweep.gammas[best])
-    elif calibration == "fixed":
-        if gamma is None:
-            raise UserError("calibration 'fixed' needs a gamma (eval.gamma)")
-        chosen = float(gamma)
-    else:
-        val = (val_scores, val_labels, val_seen, val_unseen)
-        if any(v is None for v in val):
-            raise UserError(
-                "calibration 'val' needs validation scores, labels, seen and unseen classes"
-            )
-        chosen = choose_gamma(*val, grid=grid)
-        extras["val_gzsl_h"] = 100 * gzsl_accuracy(*val, gamma=chosen)[2]
+    if val is not None:
+        calibration = calibration._replace(val=choose_gamma(*val, grid=calibration.grid))
+        extras["val_gzsl_h"] = 100 * gzsl_accuracy(*val, gamma=calibration.val)[2]
+    test = _gzsl_arrays(scores, labels, seen, unseen)
+    steps, sweep = _swept(*test, calibration.grid)
+    chosen = decide_gamma(calibration, sweep)
+    best = _best(sweep)
     at = _sweep(*steps, [chosen, 0.0])
     return {
         "zsl_top1": 100 * zsl_accuracy(test[0], test[1], test[3]),
@@ -377,7 +396,7 @@ def evaluate_scores(
         "gzsl_h": 100 * float(at.h[0]),
         "ausuc": 100 * _ausuc(*steps),
         "gamma": chosen,
-        "calibration": calibration,
+        "calibration": calibration.how,
         "gzsl_unseen_uncalibrated": 100 * float(at.unseen[1]),
         "gzsl_seen_uncalibrated": 100 * float(at.seen[1]),
         "gzsl_h_uncalibrated": 100 * float(at.h[1]),
@@ -385,3 +404,46 @@ def evaluate_scores(
         "test_sweep_h": 100 * float(sweep.h[best]),
         **extras,
     }
+
+
+def stage_metrics(
+    scores: torch.Tensor, labels: Sequence[int], seen: np.ndarray, unseen: np.ndarray, calibration: Calibration,
+    per_stage: bool = True, class_names: Optional[Sequence[str]] = None,
+) -> dict[str, Any]:
+    """Metrics of the fused (Eq. 14) score from per-stage scores (N, L, K).
+
+    Per-stage entries report the calibration-free ZSL top-1 and AUSUC and the (labelled)
+    test-sweep H. With ``class_names``, ``zsl_per_class`` lists every unseen class's ZSL
+    top-1 (:func:`per_class_report`).
+    """
+    fused = scores.sum(1).numpy()
+    out = evaluate_scores(fused, labels, seen, unseen, calibration)
+    if per_stage:
+        keys = ("zsl_top1", "ausuc", "test_sweep_h")
+        out["stages"] = [{k: evaluate_scores(scores[:, l].numpy(), labels, seen, unseen, calibration.sweeping())[k]
+                          for k in keys} for l in range(scores.shape[1])]
+    if class_names is not None:
+        counts = zsl_confusion(fused, labels, unseen)  # unseen-class rows only
+        out["zsl_per_class"] = per_class_report(counts, [class_names[c] for c in unseen])
+    return out
+
+
+def per_class_report(counts: np.ndarray, names: Sequence[str]) -> list[dict[str, Any]]:
+    """One entry per class of a ZSL confusion matrix (rows: true class): ``class``,
+    ``images``, ``top1`` (%, ``None`` without images), and the class most often predicted
+    instead (``confused_with``, ``None`` when there is no error) with its share of the
+    images (``confused_share``, %)."""
+    report = []
+    for i, name in enumerate(names):
+        total = int(counts[i].sum())
+        wrong = counts[i].copy()
+        wrong[i] = 0
+        j = int(wrong.argmax())
+        report.append({
+            "class": name,
+            "images": total,
+            "top1": 100 * counts[i, i] / total if total else None,
+            "confused_with": names[j] if wrong[j] else None,
+            "confused_share": 100 * wrong[j] / total if total else 0.0,
+        })
+    return report

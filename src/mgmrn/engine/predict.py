@@ -14,6 +14,7 @@ from mgmrn.config import Config, from_dict
 from mgmrn.data.semantics import SemanticsNormalizer, check_semantics
 from mgmrn.data.transforms import build_transforms
 from mgmrn.engine.checkpoint import load_checkpoint
+from mgmrn.engine.flip import flip_mean
 from mgmrn.errors import UserError
 from mgmrn.models.mgmrn import MgMRN
 from mgmrn.models.scoring import fused_scores
@@ -96,7 +97,7 @@ class Predictor:
     def with_mirror(self, z: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
         """``z`` = the model's predictions for images ``x`` (B, 3, H, W); with ``tta_flip``,
         their mean with the predictions for the mirrored images."""
-        return (z + self.model(x.flip(-1))) / 2 if self.tta_flip else z
+        return flip_mean(lambda mirror: self.model(x.flip(-1)) if mirror else z, self.tta_flip)
 
     def load_image(self, path: str | Path) -> torch.Tensor:
         try:

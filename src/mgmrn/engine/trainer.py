@@ -11,7 +11,6 @@ validation gamma. The test splits are only used once, for the final report.
 
 from __future__ import annotations
 
-import contextlib
 import csv
 import io
 import random
@@ -27,14 +26,15 @@ from mgmrn.config import Config, absolute_paths, save_config, to_dict
 from mgmrn.data.build import RANK_SEED_STEP, ZSLData, build_data
 from mgmrn.engine.checkpoint import LAST, SELECTED, load_checkpoint, save_checkpoint
 from mgmrn.engine.distributed import barrier, init_distributed, is_main
-from mgmrn.engine.ema import WeightAverage
-from mgmrn.engine.evaluate import predict_split, score_metrics, sweep_grid
-from mgmrn.engine.inputs import Inputs
-from mgmrn.engine.loop import amp_dtype, local_labels, train_epoch
+from mgmrn.engine.evaluate import Evaluator, evaluate_checkpoint_model
+from mgmrn.engine.inputs import InputSource, Inputs
+from mgmrn.engine.loop import train_epoch
+from mgmrn.engine.losses import Criterion
+from mgmrn.engine.metrics import Calibration, stage_metrics
 from mgmrn.engine.optim import build_optimizer, set_learning_rates
+from mgmrn.engine.step import Stepper
 from mgmrn.errors import UserError
 from mgmrn.models.mgmrn import MgMRN
-from mgmrn.models.scoring import stage_scores
 from mgmrn.utils.io import atomic_open, write_json
 
 
@@ -107,41 +107,27 @@ class Trainer:
         return [select, Phase("refit", list(data.train), data.seen, cfg.train.epochs, False)]
 
     def _fresh(self, phase: Phase) -> None:
-        """A new model and optimiser for ``phase`` (same seed every phase)."""
-        torch.manual_seed(self.cfg.seed)
-        self.model = build_model(self.cfg, self.data).to(self.device)
-        if self.device.type == "cuda" and self.cfg.train.channels_last:
+        """A new model, and what its training steps use, for ``phase`` (same seed every phase)."""
+        cfg, t = self.cfg, self.cfg.train
+        torch.manual_seed(cfg.seed)
+        self.model = build_model(cfg, self.data).to(self.device)
+        if self.device.type == "cuda" and t.channels_last:
             self.model.to(memory_format=torch.channels_last)
-        if self.cfg.train.freeze_backbone:
+        if t.freeze_backbone:
             self.model.backbone.requires_grad_(False)
-        self.inputs = Inputs.create(self.cfg, self.data, self.model, self.device, training=True)
+        self.inputs = Inputs.create(cfg, self.data, self.model, self.device, training=True)
         self.net: nn.Module = self.model
         if self.world > 1:
-            self.net = nn.parallel.DistributedDataParallel(
-                self.model,
-                find_unused_parameters=self.cfg.train.schedule == "per-stage" or self.cfg.train.frozen_epochs > 0,
-            )
-        self.optimizer = build_optimizer(self.model, self.cfg.train)
-        decay = self.cfg.train.ema_decay
-        self.average = WeightAverage(self.model, decay) if decay > 0 else None
-        fp16 = amp_dtype(self.device, self.cfg.train.amp) == torch.float16
-        self.scaler = torch.amp.GradScaler("cuda") if fp16 else None
-        self.label_map = local_labels(len(self.data.classes), phase.seen)
-        self.seen_attributes = self.attributes[torch.as_tensor(phase.seen)].to(self.device)
-        # every class without training images in this phase (validation and test unseen classes)
-        self.unseen_attributes = self.attributes[self.label_map < 0].to(self.device)
+            unused = t.schedule == "per-stage" or t.frozen_epochs > 0
+            self.net = nn.parallel.DistributedDataParallel(self.model, find_unused_parameters=unused)
+        self.stepper = Stepper(build_optimizer(self.model, t), self.device, t.amp)
+        self.criterion = Criterion.for_run(cfg, self.attributes, phase.seen, self.model.num_stages).to(self.device)
 
     # ------------------------------------------------------------------ running
     def run(self, resume: bool = False) -> dict[str, Any]:
         self.output.mkdir(parents=True, exist_ok=True)
-        last = self.output / LAST
-        resumed: dict[str, Any] | None = None
-        if resume:
-            if not last.is_file():
-                raise UserError(f"nothing to resume: no {LAST}", self.output)
-            resumed = load_checkpoint(last)
-            self.state = RunState(**resumed["run_state"])
-        elif is_main():
+        resumed = self._resumed() if resume else None
+        if resumed is None and is_main():
             save_config(self.cfg, self.output / "config.yaml")
         from torch.utils.tensorboard import SummaryWriter
 
@@ -155,83 +141,78 @@ class Trainer:
                 phase.epochs = self.state.best_epoch + 1
             self._fresh(phase)
             if resumed is not None and resumed["run_state"]["phase"] == phase.name:
-                self._restore(resumed)
+                self._restore(resumed, phase)
                 resumed = None
-                if self.state.epoch >= phase.epochs and is_main():
-                    print(f"resume: phase '{phase.name}' already has {self.state.epoch} epochs "
-                          f"(train.epochs={self.cfg.train.epochs}); nothing left to train in it", flush=True)
             self._train_phase(phase)
         metrics = self._final_test()
         if self.writer is not None:
             self.writer.close()
         return metrics
 
+    def _resumed(self) -> dict[str, Any]:
+        """The state of ``last.pt``, for ``--resume``; the run state is restored from it."""
+        last = self.output / LAST
+        if not last.is_file():
+            raise UserError(f"nothing to resume: no {LAST}", self.output)
+        resumed = load_checkpoint(last)
+        self.state = RunState(**resumed["run_state"])
+        return resumed
+
     def _train_phase(self, phase: Phase) -> None:
-        t = self.cfg.train
         for epoch in range(self.state.epoch, phase.epochs):
-            torch.manual_seed(self.cfg.seed * 1000 + epoch + RANK_SEED_STEP * self.rank)  # rank 0: as one process
-            set_learning_rates(self.optimizer, t, epoch)
-            frozen = t.freeze_backbone or epoch < t.frozen_epochs  # heads only, on cached maps
-            self.inputs.use_cache = frozen
-            self.net.train()
-            if frozen:
-                self.model.backbone.eval()
-            elif t.freeze_bn:
-                for module in self.model.backbone.modules():
-                    if isinstance(module, nn.modules.batchnorm._BatchNorm):
-                        module.eval()
-            stats = train_epoch(
-                self.net, self.optimizer, self.inputs.train_loader(phase.samples, epoch),
-                self.label_map, self.seen_attributes, scale=self.cfg.model.scale,
-                num_stages=self.model.num_stages, unseen_attributes=self.unseen_attributes,
-                loss_cfg=self.cfg.loss, train_cfg=t,
-                device=self.device, scaler=self.scaler, desc=f"{phase.name} {epoch + 1}/{phase.epochs}",
-                after_step=None if self.average is None else self.average.update,
-            )
-            row: dict[str, Any] = {"phase": phase.name, "epoch": epoch + 1, "lr": self.optimizer.param_groups[0]["lr"],
+            source = self._start_epoch(epoch)
+            seed = self.cfg.seed * 1000 + epoch
+            stats = train_epoch(self.net, source.train_batches(phase.samples, seed), self.criterion, self.stepper,
+                                desc=f"{phase.name} {epoch + 1}/{phase.epochs}")
+            row: dict[str, Any] = {"phase": phase.name, "epoch": epoch + 1,
+                                   "lr": self.stepper.optimizer.param_groups[0]["lr"],
                                    "loss": stats["loss"], "img_s": stats["img_s"], "seconds": stats["seconds"]}
-            last_epoch = epoch == phase.epochs - 1
+            keep = epoch == phase.epochs - 1
             if phase.validate:
-                val = self._validate()
+                val = self._validate(source)
                 row.update({"val_zsl_top1": val["zsl_top1"], "val_h": val["gzsl_h"], "val_gamma": val["gamma"]})
-                better = val["gzsl_h"] > self.state.best_h
-                keep = better if t.select == "val" else last_epoch
+                if self.cfg.train.select == "val":
+                    keep = val["gzsl_h"] > self.state.best_h
                 if keep:
                     self.state.best_h, self.state.best_epoch, self.state.gamma = val["gzsl_h"], epoch, val["gamma"]
-            else:
-                keep = last_epoch
             self.state.epoch = epoch + 1
             self._log(row)
             if is_main():
                 if keep:
-                    self._save_selected()
+                    save_checkpoint(self.output / SELECTED, self.checkpoint_payload())
                 self._save_last()
             barrier()
 
-    def _averaged(self) -> contextlib.AbstractContextManager:
-        """Inside: the model holds the weights that are evaluated and saved (``train.ema_decay``)."""
-        return contextlib.nullcontext() if self.average is None else self.average.applied()
+    def _start_epoch(self, epoch: int) -> InputSource:
+        """Seed, learning rates and train/eval modes of ``epoch``; returns what it reads:
+        cached maps while the backbone is frozen (``train.freeze_backbone``, or the first
+        ``train.frozen_epochs``), images otherwise."""
+        t = self.cfg.train
+        torch.manual_seed(self.cfg.seed * 1000 + epoch + RANK_SEED_STEP * self.rank)  # rank 0: as one process
+        set_learning_rates(self.stepper.optimizer, t, epoch)
+        frozen = t.freeze_backbone or epoch < t.frozen_epochs  # heads only, on cached maps
+        self.net.train()
+        if frozen:
+            self.model.backbone.eval()
+        elif t.freeze_bn:
+            for module in self.model.backbone.modules():
+                if isinstance(module, nn.modules.batchnorm._BatchNorm):
+                    module.eval()
+        return self.inputs.source(frozen)
 
-    def _validate(self) -> dict[str, Any]:
-        """Validation metrics (pseudo-unseen held-out seen classes), gamma chosen here."""
-        self.net.eval()
+    def _validate(self, source: InputSource) -> dict[str, Any]:
+        """Validation metrics (held-out seen classes as unseen); gamma chosen here (best H)."""
         v = self.data.val
-        amp = self.cfg.train.amp
-        with self._averaged():
-            z_s, y_s = predict_split(self.inputs, v.val_seen, self.device, amp, "val seen")
-            z_u, y_u = predict_split(self.inputs, v.val_unseen, self.device, amp, "val unseen")
-        s_s, s_u = (stage_scores(z, self.attributes, self.cfg.model.scale) for z in (z_s, z_u))
-        return score_metrics(
-            s_s, y_s, s_u, y_u,
-            np.asarray(v.val_seen_classes), np.asarray(v.val_unseen_classes),
-            calibration="test-sweep", gamma=None, grid=sweep_grid(self.cfg.eval.gamma_steps), per_stage=False,
-        )
+        evaluator = Evaluator.for_run(self.model, source, self.cfg, self.attributes, self.device)
+        scores, labels = evaluator.scores(v.val_seen, v.val_unseen, "val")
+        calibration = Calibration.from_config(self.cfg.eval).sweeping()
+        return stage_metrics(scores, labels, np.asarray(v.val_seen_classes), np.asarray(v.val_unseen_classes),
+                             calibration, per_stage=False)
 
     def _final_test(self) -> dict[str, Any]:
         """Metrics of the selected model on the test splits; ``metrics.json``."""
         selected = load_checkpoint(self.output / SELECTED)
         self.model.load_state_dict(selected["model"])
-        self.inputs.use_cache = self.cfg.train.freeze_backbone
         metrics = evaluate_checkpoint_model(self.model, self.inputs, self.data, self.cfg, self.device,
                                             gamma=self.state.gamma)
         metrics["selected_epoch"] = selected["epoch"]
@@ -267,31 +248,18 @@ class Trainer:
             "phase": self.state.phase,
         }
 
-    def _save_selected(self) -> None:
-        payload = self.checkpoint_payload()
-        if self.average is not None:
-            payload["model"] = self.average.averaged_state(self.model)
-        save_checkpoint(self.output / SELECTED, payload)
-
     def _save_last(self) -> None:
         payload = self.checkpoint_payload()
-        payload.update({
-            "optimizer": self.optimizer.state_dict(),
-            "scaler": None if self.scaler is None else self.scaler.state_dict(),
-            "average": None if self.average is None else self.average.state_dict(),
-            "run_state": self.state.__dict__,
-        })
+        payload.update({**self.stepper.state_dict(), "run_state": self.state.__dict__})
         save_checkpoint(self.output / LAST, payload)
 
-    def _restore(self, state: dict[str, Any]) -> None:
+    def _restore(self, state: dict[str, Any], phase: Phase) -> None:
+        """Weights and optimiser state of ``last.pt`` into the fresh ``phase``."""
         self.model.load_state_dict(state["model"])
-        self.optimizer.load_state_dict(state["optimizer"])  # rates: set from the config each epoch
-        if self.scaler is not None and state.get("scaler"):
-            self.scaler.load_state_dict(state["scaler"])
-        if self.average is not None:
-            if not state.get("average"):
-                raise UserError("this checkpoint has no weight average to resume (train.ema_decay was 0)")
-            self.average.load_state_dict(state["average"])
+        self.stepper.load_state_dict(state)
+        if self.state.epoch >= phase.epochs and is_main():
+            print(f"resume: phase '{phase.name}' already has {self.state.epoch} epochs "
+                  f"(train.epochs={self.cfg.train.epochs}); nothing left to train in it", flush=True)
 
     def _log(self, row: dict[str, Any]) -> None:
         self.state.log.append(row)
@@ -314,21 +282,3 @@ class Trainer:
                 if isinstance(v, (int, float)) and k != "epoch":
                     self.writer.add_scalar(f"{row['phase']}/{k}", v, step)
 
-
-def evaluate_checkpoint_model(
-    model: MgMRN, inputs: Inputs, data: ZSLData, cfg: Config, device: torch.device, gamma: float | None
-) -> dict[str, Any]:
-    """Test metrics (fused and per stage) under ``cfg.eval.calibration``."""
-    model.eval()
-    amp = cfg.train.amp
-    z_s, y_s = predict_split(inputs, data.test_seen, device, amp, "test seen")
-    z_u, y_u = predict_split(inputs, data.test_unseen, device, amp, "test unseen")
-    attributes = torch.as_tensor(data.attributes, dtype=torch.float32)
-    s_s, s_u = (stage_scores(z, attributes, cfg.model.scale) for z in (z_s, z_u))
-    calibration = cfg.eval.calibration
-    if calibration == "fixed":
-        gamma = cfg.eval.gamma
-    if calibration == "val" and gamma is None:
-        raise UserError("eval.calibration=val needs a gamma chosen on validation (train with train.select=val)")
-    return score_metrics(s_s, y_s, s_u, y_u, data.seen, data.unseen, calibration=calibration, gamma=gamma,
-                         grid=sweep_grid(cfg.eval.gamma_steps), class_names=data.classes)

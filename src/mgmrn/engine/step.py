@@ -1,0 +1,65 @@
+"""One optimiser step on Eq. (13)'s loss, with the mixed precision of ``train.amp``."""
+
+from __future__ import annotations
+
+import contextlib
+from typing import Any
+
+import torch
+from torch import Tensor
+
+
+def amp_dtype(device: torch.device, amp: str) -> torch.dtype | None:
+    """The autocast dtype: on GPU ``auto`` = bf16 where supported, else fp16; on CPU only
+    ``bf16`` when asked (``auto`` keeps float32 there)."""
+    if amp == "none" or device.type not in ("cpu", "cuda"):
+        return None
+    if device.type == "cpu":
+        return torch.bfloat16 if amp == "bf16" else None
+    if amp == "fp16" or (amp == "auto" and not torch.cuda.is_bf16_supported()):
+        return torch.float16
+    return torch.bfloat16
+
+
+def autocast(device: torch.device, amp: str) -> contextlib.AbstractContextManager:
+    """Mixed precision as :func:`amp_dtype` says (a no-op when it says float32)."""
+    dtype = amp_dtype(device, amp)
+    if dtype is None:
+        return contextlib.nullcontext()
+    return torch.autocast(device.type, dtype=dtype)
+
+
+class Stepper:
+    """Holds the optimiser and what a step needs besides it: the forward pass's autocast and,
+    under fp16, the gradient scaler."""
+
+    def __init__(self, optimizer: torch.optim.Optimizer, device: torch.device, amp: str) -> None:
+        self.optimizer, self.device, self.amp = optimizer, device, amp
+        fp16 = amp_dtype(device, amp) == torch.float16
+        self.scaler = torch.amp.GradScaler("cuda") if fp16 else None
+
+    def autocast(self) -> contextlib.AbstractContextManager:
+        """The context of the forward pass."""
+        return autocast(self.device, self.amp)
+
+    def step(self, loss: Tensor) -> float:
+        """Back-propagate ``loss`` and update the weights; returns the loss's value."""
+        self.optimizer.zero_grad(set_to_none=True)
+        if self.scaler is not None:
+            self.scaler.scale(loss).backward()
+            self.scaler.step(self.optimizer)
+            self.scaler.update()
+        else:
+            loss.backward()
+            self.optimizer.step()
+        return float(loss.detach())
+
+    def state_dict(self) -> dict[str, Any]:
+        """The checkpoint entries ``optimizer`` and ``scaler``."""
+        return {"optimizer": self.optimizer.state_dict(),
+                "scaler": None if self.scaler is None else self.scaler.state_dict()}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.optimizer.load_state_dict(state["optimizer"])  # rates: set from the config each epoch
+        if self.scaler is not None and state.get("scaler"):
+            self.scaler.load_state_dict(state["scaler"])
