@@ -77,11 +77,10 @@ def test_without_vectors_and_unlisted_files(tmp_path: Path) -> None:
     Image.new("RGB", (8, 8)).save(root / "images" / "red_round" / "extra.png")
     data = build_data(folder_config(root))
     assert data.attribute_vectors is None
-    assert data.problems == [
-        "1 files under images/ are not listed in splits.csv (ignored)",
-        "no attribute vectors found: the model learns attribute queries (see data.w2v)",
-    ]
-    assert build_data(folder_config(root, "data.w2v=none")).problems[1:] == []
+    assert data.problems == ["1 files under images/ are not listed in splits.csv (ignored)"]
+    assert data.notes == [f"no attribute vectors ({root / 'attribute_vectors.npy'} not found): "
+                          "the model learns attribute queries (data.w2v)"]
+    assert build_data(folder_config(root, "data.w2v=none")).notes == []
 
 
 @pytest.mark.parametrize("missing, message", [

@@ -31,19 +31,22 @@ def test_json_contract(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> No
         "train": 12, "test_seen": 6, "test_unseen": 3, "seen_classes": 3, "unseen_classes": 1,
         "attributes": 4,
     }
-    assert info["attribute_vector_dim"] == 6 and info["problems"] == []
+    assert info["attribute_vector_dim"] == 6 and info["problems"] == [] and info["notes"] == []
     assert info["val"]["val_unseen_classes"] == 1
 
 
 def test_text_output_and_image_check(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    config = write_config(tmp_path / "c.yaml", write_folder_dataset(tmp_path / "set", vectors=False))
+    root = write_folder_dataset(tmp_path / "set", vectors=False)
+    config = write_config(tmp_path / "c.yaml", root)
     assert main(["data-info", str(config), "--check-images"]) == 0
     out = capsys.readouterr().out
     assert "classes     4: 3 seen, 1 unseen" in out
     assert "images      train 12, test_seen 6, test_unseen 3" in out
     assert "attributes  4, vectors: none (learnable queries)" in out
     assert "checked     21 images decoded, all readable" in out
-    assert "problems    no attribute vectors found" in out
+    # missing optional vectors are a note naming the file looked for, not a problem
+    assert (f"notes       no attribute vectors ({root / 'attribute_vectors.npy'} not found): the model "
+            "learns attribute queries (data.w2v)\nproblems    none") in out
 
 
 def test_check_images_names_the_corrupt_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

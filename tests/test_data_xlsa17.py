@@ -135,7 +135,9 @@ def test_sun_without_names_or_vectors(trees) -> None:
     data = build_data(config(root, splits, "SUN"))
     assert data.attribute_vectors is None
     assert data.attribute_names[:2] == ["attribute_1", "attribute_2"]
-    assert any("no attribute vectors" in p for p in data.problems)
+    assert data.notes == ["no attribute vectors (w2v/SUN_attribute.pkl not found): the model learns attribute "
+                          "queries (data.w2v)"]
+    assert not any("attribute vectors" in p for p in data.problems)  # a note, not a problem
     with pytest.raises(UserError, match="data.w2v=text needs the attribute names"):
         build_data(config(root, splits, "SUN", "data.w2v=text"))
 

@@ -9,6 +9,7 @@ against the dataclass field. Unknown keys are user errors.
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import os
 import types
 import typing
@@ -143,6 +144,14 @@ def _coerce(value: Any, hint: Any, key: str) -> Any:
     return value
 
 
+def unknown_key(full: str, key: str, names: set[str]) -> str:
+    """The error for config key ``full`` (``key`` in a section whose keys are ``names``),
+    naming the closest known key when one is close."""
+    close = difflib.get_close_matches(key, names, n=1)
+    guess = f": did you mean '{full[: len(full) - len(key)]}{close[0]}'?" if close else ""
+    return f"unknown config key '{full}'{guess} (known here: {', '.join(sorted(names))})"
+
+
 def _build(cls: type, values: dict[str, Any], prefix: str = "") -> Any:
     hints = typing.get_type_hints(cls)
     names = {f.name for f in dataclasses.fields(cls)}
@@ -152,8 +161,7 @@ def _build(cls: type, values: dict[str, Any], prefix: str = "") -> Any:
         if key not in names:
             if (prefix, key) in REMOVED_KEYS:
                 raise UserError(f"config key '{full}' was removed")
-            known = ", ".join(sorted(names))
-            raise UserError(f"unknown config key '{full}' (known here: {known})")
+            raise UserError(unknown_key(full, key, names))
         kwargs[key] = _coerce(value, hints[key], full)
     try:
         obj = cls(**kwargs)

@@ -13,11 +13,14 @@ from __future__ import annotations
 import argparse
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from mgmrn.cli.predict import add_tta_argument, candidate_classes, open_predictor
 from mgmrn.errors import UserError
 from mgmrn.utils.io import atomic_open
-from mgmrn.viz.attention import Explanation, explain, render
+
+if TYPE_CHECKING:
+    from mgmrn.viz.attention import Explanation
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -56,6 +59,8 @@ def run(args: argparse.Namespace) -> int:
         raise UserError(f"--top-k must be at least 1, got {args.top_k}")
     if args.tile < 16:
         raise UserError(f"--tile must be at least 16 pixels, got {args.tile}")
+    from mgmrn.viz.attention import explain, render
+
     predictor = open_predictor(args)
     if args.classes is not None:
         predictor.use_classes(*candidate_classes(args.classes, predictor.attribute_names), source=args.classes)

@@ -7,7 +7,6 @@ import json
 from typing import Any
 
 from mgmrn.cli.main import add_config_arguments
-from mgmrn.config import load_config
 from mgmrn.errors import UserError
 
 
@@ -15,7 +14,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_config_arguments(parser)
     parser.add_argument("--json", action="store_true",
                         help="print JSON (keys train, test_seen, test_unseen, seen_classes, "
-                             "unseen_classes, attributes are stable)")
+                             "unseen_classes, attributes are stable; also problems and notes)")
     parser.add_argument("--check-images", action="store_true",
                         help="decode every image and fail on unreadable ones (slow on large sets)")
 
@@ -35,12 +34,14 @@ def _text(info: dict[str, Any]) -> str:
     ]
     if "images_checked" in info:
         rows.append(("checked", f"{info['images_checked']} images decoded, all readable"))
+    rows.extend(("notes" if i == 0 else "", note) for i, note in enumerate(info["notes"]))
     rows.append(("problems", "none" if not info["problems"] else info["problems"][0]))
     rows.extend(("", problem) for problem in info["problems"][1:])
     return "\n".join(f"{key:<11} {value}" for key, value in rows)
 
 
 def run(args: argparse.Namespace) -> int:
+    from mgmrn.config import load_config
     from mgmrn.data.build import build_data
     from mgmrn.data.images import check_images
 

@@ -11,23 +11,24 @@ import argparse
 import time
 from pathlib import Path
 
+from mgmrn.cli.main import add_set_argument
 from mgmrn.cli.train import format_metrics
-from mgmrn.config import load_config
-from mgmrn.engine.predict import Predictor
-from mgmrn.engine.trainer import Trainer
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--output", type=Path, default=Path("runs/demo"), help="run directory (default runs/demo)")
-    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                        help="override a key of the demo preset")
+    add_set_argument(parser, "override a key of the demo preset")
 
 
 def run(args: argparse.Namespace) -> int:
+    from mgmrn.config import load_config
+    from mgmrn.engine.predict import Predictor
+    from mgmrn.engine.trainer import Trainer
+
     start = time.perf_counter()
     cfg = load_config("demo", args.overrides)
     trainer = Trainer(cfg, args.output)
-    metrics = trainer.run()
+    metrics = trainer.run(overwrite=True)  # a new demo replaces the last one
     data = trainer.data
     chance = 100 / len(data.unseen)
     print(format_metrics(metrics))

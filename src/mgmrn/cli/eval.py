@@ -6,21 +6,14 @@ import argparse
 import json
 from pathlib import Path
 
+from mgmrn.cli.main import add_set_argument
 from mgmrn.cli.train import format_metrics
-from mgmrn.config import from_dict, parse_overrides, to_dict, deep_update
-from mgmrn.data.build import build_data
-from mgmrn.engine.checkpoint import load_checkpoint
-from mgmrn.engine.distributed import init_distributed
-from mgmrn.engine.inputs import Inputs
-from mgmrn.engine.predict import model_from_checkpoint
-from mgmrn.engine.trainer import evaluate_checkpoint_model
 from mgmrn.utils.io import write_json
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("checkpoint", metavar="CHECKPOINT", help="checkpoint file or run directory")
-    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                        help="override a key of the checkpoint's config (e.g. eval.calibration=test-sweep)")
+    add_set_argument(parser, "override a key of the checkpoint's config (e.g. eval.calibration=test-sweep)")
     parser.add_argument("--output", type=Path, metavar="FILE", help="write the metrics as JSON to FILE")
     parser.add_argument("--per-class", action="store_true",
                         help="also print each unseen class's ZSL top-1 and the class it is most confused with")
@@ -39,6 +32,14 @@ def format_per_class(report: list[dict]) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
+    from mgmrn.config import deep_update, from_dict, parse_overrides, to_dict
+    from mgmrn.data.build import build_data
+    from mgmrn.engine.checkpoint import load_checkpoint
+    from mgmrn.engine.distributed import init_distributed
+    from mgmrn.engine.inputs import Inputs
+    from mgmrn.engine.predict import model_from_checkpoint
+    from mgmrn.engine.trainer import evaluate_checkpoint_model
+
     state = load_checkpoint(args.checkpoint)
     values = state["config"]
     deep_update(values, parse_overrides(args.overrides))

@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import sys
+from typing import Any
 
 from mgmrn import __version__
 from mgmrn.errors import UserError
@@ -22,6 +23,7 @@ COMMANDS = {
     "attention": ("mgmrn.cli.attention", "draw where each stage's decoder looks, per attribute"),
     "report": ("mgmrn.cli.report", "the paper's figures for trained runs, in one HTML page"),
     "demo": ("mgmrn.cli.demo", "generate the synthetic set, train, evaluate and predict"),
+    "cache": ("mgmrn.cli.cache", "list or clear the feature caches and generated data sets"),
 }
 
 
@@ -40,10 +42,26 @@ def build_parser() -> argparse.ArgumentParser:
 def add_config_arguments(parser: argparse.ArgumentParser, nargs: str | None = None) -> None:
     """The shared ``CONFIG [--set key=value ...]`` arguments."""
     parser.add_argument("config", metavar="CONFIG", nargs=nargs, help="preset name or YAML file")
-    parser.add_argument(
-        "--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-        help="override a config key, e.g. --set model.stages=4 (repeatable)",
-    )
+    add_set_argument(parser, "override a config key, e.g. --set model.stages=4 train.epochs=5")
+
+
+class KeyValues(argparse.Action):
+    """``--set k=v [k=v ...]``, repeatable: every word up to the next option must be a pair."""
+
+    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace,
+                 values: Any, option_string: str | None = None) -> None:
+        for value in values:
+            if "=" not in value:
+                raise argparse.ArgumentError(self, f"'{value}' is not KEY=VALUE (--set takes every word up "
+                                                   "to the next option: give the positional arguments first)")
+        setattr(namespace, self.dest, [*getattr(namespace, self.dest), *values])
+
+
+def add_set_argument(parser: argparse.ArgumentParser, help_text: str) -> None:
+    """``--set KEY=VALUE [KEY=VALUE ...]`` into ``args.overrides`` (repeatable; later pairs win)."""
+    parser.add_argument("--set", dest="overrides", nargs="+", action=KeyValues, default=[],
+                        metavar="KEY=VALUE", help=f"{help_text} (several pairs after one --set, or "
+                                                  "--set repeated; after the positional arguments)")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,34 +1,52 @@
-"""``mgmrn predict CHECKPOINT IMAGE... [--classes CSV] [--top-k K] [--json] [--[no-]tta-flip]``.
+"""``mgmrn predict CHECKPOINT IMAGE... [--classes CSV] [--top-k K] [--json] [--batch-size N] ...``.
 
-Without ``--classes`` images are classified among the checkpoint's classes (seen and
-unseen), with the seen classes' scores lowered by the gamma chosen on validation (as in GZSL
-evaluation; ``--no-calibration`` ranks by the raw scores). With ``--classes`` (a CSV like
-``class_attributes.csv``: ``class`` then one column per attribute, named as in training)
-among any classes described only by their attributes.
+IMAGE: image files, folders (searched recursively for image files) or glob patterns (quoted,
+``'photos/**/*.jpg'``). Without ``--classes`` images are classified among the checkpoint's
+classes (seen and unseen), with the seen classes' scores lowered by the gamma chosen on
+validation (as in GZSL evaluation; ``--no-calibration`` ranks by the raw scores). With
+``--classes`` (a CSV like ``class_attributes.csv``: ``class`` then one column per attribute,
+named as in training) among any classes described only by their attributes.
+
+Each ranked class comes with its probability (the softmax of the scores over all candidate
+classes) and whether it was seen in training. Results stream out one line per image as each
+batch is classified; an image that cannot be read is reported in one line on stderr (and,
+with ``--json``, as ``{"image", "error"}``), the others are classified, and the exit status
+is then 1.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
-
-from mgmrn.data.folder import read_class_attributes
-from mgmrn.engine.predict import Predictor
 from mgmrn.errors import UserError
+
+if TYPE_CHECKING:
+    import numpy as np
+
+    from mgmrn.engine.predict import Predictor
+
+PARTLY_UNREADABLE = 1  # exit status when some images could not be read (the others were classified)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("checkpoint", metavar="CHECKPOINT", help="checkpoint file or run directory")
-    parser.add_argument("images", metavar="IMAGE", nargs="+", help="image files")
+    parser.add_argument("images", metavar="IMAGE", nargs="+",
+                        help="image files, folders (searched recursively) or quoted glob patterns ('**' spans folders)")
     parser.add_argument("--classes", type=Path, metavar="CSV", help="candidate classes given by their attributes")
     parser.add_argument("--top-k", type=int, default=5, help="classes listed per image (default 5)")
-    parser.add_argument("--json", action="store_true", help="one JSON object per image and line")
+    parser.add_argument("--json", action="store_true",
+                        help="one JSON object per image and line: image, top (class, probability, seen, score) "
+                             "or error")
+    parser.add_argument("--batch-size", type=int, default=16, help="images classified together (default 16)")
     parser.add_argument("--no-calibration", action="store_true",
                         help="do not subtract the validation-chosen gamma from the seen classes' scores")
     add_tta_argument(parser)
+    parser.epilog = (f"exit status: 0 when every image was classified, {PARTLY_UNREADABLE} when some could not be "
+                     "read (each named on stderr; the others were classified), 2 on bad input that stops the command")
 
 
 def add_tta_argument(parser: argparse.ArgumentParser) -> None:
@@ -40,6 +58,8 @@ def add_tta_argument(parser: argparse.ArgumentParser) -> None:
 
 def open_predictor(args: argparse.Namespace) -> Predictor:
     """The checkpoint's predictor, with ``--[no-]tta-flip`` applied."""
+    from mgmrn.engine.predict import Predictor
+
     predictor = Predictor(args.checkpoint)
     if args.tta_flip is not None:
         predictor.tta_flip = args.tta_flip
@@ -48,6 +68,8 @@ def open_predictor(args: argparse.Namespace) -> Predictor:
 
 def candidate_classes(path: Path, attribute_names: list[str]) -> tuple[list[str], np.ndarray]:
     """Read a class-attribute CSV: class names and raw values, columns in the model's attribute order."""
+    from mgmrn.data.folder import read_class_attributes
+
     names, values, columns = read_class_attributes(path)
     missing = [a for a in attribute_names if a not in columns]
     unknown = [c for c in columns if c not in attribute_names]
@@ -62,16 +84,34 @@ def candidate_classes(path: Path, attribute_names: list[str]) -> tuple[list[str]
     return names, values[:, order]
 
 
+def format_result(result: dict[str, Any]) -> str:
+    """``IMAGE: class 91.2% (unseen), class 5.1% (seen), ...``."""
+    ranked = ", ".join(f"{t['class']} {100 * t['probability']:.1f}% ({'seen' if t['seen'] else 'unseen'})"
+                       for t in result["top"])
+    return f"{result['image']}: {ranked}"
+
+
 def run(args: argparse.Namespace) -> int:
-    if args.top_k < 1:
-        raise UserError(f"--top-k must be at least 1, got {args.top_k}")
+    for option in ("top_k", "batch_size"):
+        if getattr(args, option) < 1:
+            raise UserError(f"--{option.replace('_', '-')} must be at least 1, got {getattr(args, option)}")
+    from mgmrn.data.images import find_images
+    from mgmrn.utils.progress import progress
+
+    paths = find_images(args.images)
     predictor = open_predictor(args)
     if args.classes is not None:
         predictor.use_classes(*candidate_classes(args.classes, predictor.attribute_names), source=args.classes)
-    for result in predictor.predict(args.images, top_k=args.top_k, calibrated=not args.no_calibration):
-        if args.json:
-            print(json.dumps(result))
-        else:
-            best = ", ".join(f"{t['class']} ({t['score']:.2f})" for t in result["top"])
-            print(f"{result['image']}: {best}")
-    return 0
+    results = predictor.stream(paths, top_k=args.top_k, batch_size=args.batch_size,
+                               calibrated=not args.no_calibration)
+    bar = progress(results, "classifying", unit="image", total=len(paths), leave=False)
+    failed = 0
+    for result in bar:
+        unreadable = "error" in result
+        failed += unreadable
+        with bar.external_write_mode():  # lines go above the bar, as each image is done
+            if unreadable:
+                print(f"mgmrn predict: error: {result['image']}: {result['error']}", file=sys.stderr, flush=True)
+            if args.json or not unreadable:
+                print(json.dumps(result) if args.json else format_result(result), flush=True)
+    return PARTLY_UNREADABLE if failed else 0

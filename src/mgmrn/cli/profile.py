@@ -5,11 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 
-import torch
-
 from mgmrn.cli.main import add_config_arguments
-from mgmrn.config import load_config
-from mgmrn.engine.profile import build_for_profile, flops_per_image, parameter_counts, throughput
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -25,6 +21,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    import torch
+
+    from mgmrn.config import load_config
+    from mgmrn.engine.profile import build_for_profile, flops_per_image, parameter_counts, throughput
+
     cfg = load_config(args.config, args.overrides)
     if args.threads:
         torch.set_num_threads(args.threads)

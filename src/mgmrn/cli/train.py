@@ -8,12 +8,7 @@ import time
 from pathlib import Path
 
 from mgmrn.cli.main import add_config_arguments
-from mgmrn.config import load_config
-from mgmrn.engine.checkpoint import LAST, SELECTED
-from mgmrn.engine.trainer import Trainer
 from mgmrn.errors import UserError
-
-RUN_FILES = ("config.yaml", SELECTED, LAST, "log.csv", "metrics.json")  # what a run writes, with tb/
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -25,6 +20,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from mgmrn.config import load_config
+    from mgmrn.engine.trainer import Trainer
+
     if args.resume is not None:
         saved = args.resume / "config.yaml"
         if not saved.is_file():
@@ -46,6 +44,8 @@ def run(args: argparse.Namespace) -> int:
 def check_new_output(output: Path, overwrite: bool) -> None:
     """A UserError unless ``output`` can take a new run; with ``overwrite`` the old run's files
     (checkpoints, config, log, metrics, TensorBoard events) are removed first."""
+    from mgmrn.engine.checkpoint import LAST, SELECTED
+
     if output.exists() and not output.is_dir():
         raise UserError("--output must be a directory, and this is a file", output)
     if not (output / LAST).exists():  # empty, or a run that failed before its first epoch
@@ -53,7 +53,8 @@ def check_new_output(output: Path, overwrite: bool) -> None:
     if not overwrite:
         raise UserError("already holds a run: continue it with --resume, replace it with --overwrite, "
                         "or choose another --output", output)
-    for name in RUN_FILES:  # nothing of the old run survives to be mistaken for the new one's
+    # nothing of the old run survives to be mistaken for the new one's
+    for name in ("config.yaml", SELECTED, LAST, "log.csv", "metrics.json"):
         (output / name).unlink(missing_ok=True)
     shutil.rmtree(output / "tb", ignore_errors=True)
 

@@ -58,6 +58,7 @@ class ZSLData:
     val: ValSplit
     normalizer: SemanticsNormalizer  # data.normalize fitted on these classes (applied to new ones too)
     problems: list[str] = field(default_factory=list)  # non-fatal findings
+    notes: list[str] = field(default_factory=list)  # how optional parts were filled in
 
     def summary(self) -> dict[str, Any]:
         """Counts for ``data-info`` (keys train, test_seen, test_unseen, seen_classes,
@@ -80,10 +81,12 @@ class ZSLData:
                 "val_unseen_classes": len(self.val.val_unseen_classes),
             },
             "problems": list(self.problems),
+            "notes": list(self.notes),
         }
 
 
-def _cache_root(cfg: DataConfig) -> Path:
+def data_cache_root(cfg: DataConfig) -> Path:
+    """Where generated data sets go: ``data.cache_dir``, or ``$XDG_CACHE_HOME/mgmrn`` or ``~/.cache/mgmrn``."""
     if cfg.cache_dir:
         return Path(cfg.cache_dir).expanduser()
     base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
@@ -101,7 +104,7 @@ def synthetic_dataset(cfg: DataConfig) -> Path:
     else:
         settings = json.dumps(dataclasses.asdict(cfg.synthetic), sort_keys=True)
         digest = hashlib.sha256(settings.encode()).hexdigest()[:16]
-        target = _cache_root(cfg).resolve() / "synthetic" / digest
+        target = data_cache_root(cfg).resolve() / "synthetic" / digest
     return Path(synthetic.generate_synthetic(target, cfg.synthetic))
 
 
@@ -133,7 +136,9 @@ def _attribute_vectors(cfg: DataConfig, source: SourceData,
             path = path / f"{cfg.dataset}_attribute.pkl"
         return load_attribute_vectors(path, len(names)), None
     if source.vectors_default is None:
-        return None, "no attribute vectors found: the model learns attribute queries (see data.w2v)"
+        expected = (source.semantics_file.parent / folder.VECTORS if cfg.format in ("folder", "synthetic")
+                    else f"w2v/{'CUB' if cfg.format == 'cub100' else cfg.dataset}_attribute.pkl")
+        return None, f"no attribute vectors ({expected} not found): the model learns attribute queries (data.w2v)"
     return load_attribute_vectors(source.vectors_default, len(names)), None
 
 
@@ -156,7 +161,7 @@ def build_data(cfg: DataConfig) -> ZSLData:
         attribute_vectors=vectors, seen=seen, unseen=unseen, train=train,
         test_seen=source.splits["test_seen"], test_unseen=source.splits["test_unseen"],
         val=make_val_split(train, seen, cfg.val_classes, cfg.val_images, cfg.val_seed),
-        problems=source.problems + ([note] if note else []), normalizer=normalizer,
+        problems=source.problems, notes=[note] if note else [], normalizer=normalizer,
     )
 
 

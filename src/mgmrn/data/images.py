@@ -1,28 +1,54 @@
-"""Image reading with corrupt-file detection, and the image dataset."""
+"""Image reading with corrupt-file detection, image lists and batches, and the image dataset."""
 
 from __future__ import annotations
 
+import glob
 import os
-from concurrent.futures import ThreadPoolExecutor
+import warnings
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
-from typing import Any, Callable, NamedTuple
+from typing import Any, Callable, Iterator, NamedTuple, Sequence
 
+import numpy as np
 from PIL import Image, UnidentifiedImageError
 
-from mgmrn.data.common import Sample
+from mgmrn.data.common import Sample, image_extensions
 from mgmrn.errors import UserError
+
+# Pillow warns about images above Image.MAX_IMAGE_PIXELS; decode_image refuses them instead.
+warnings.filterwarnings("ignore", category=Image.DecompressionBombWarning)
+
+# Grey modes deeper than 8 bits, and the value each one's white has: Pillow's convert("RGB")
+# would clip them to 255 (16-bit files read as I;16 or I: 65535; floating-point files: 1.0).
+WHITE = {"I;16": 65535.0, "I;16L": 65535.0, "I;16B": 65535.0, "I;16N": 65535.0, "I": 65535.0, "F": 1.0}
+
+
+def to_rgb(image: Image.Image) -> Image.Image:
+    """``image`` in RGB; high-bit-depth grey (:data:`WHITE`) scaled to 0-255, values outside clipped."""
+    white = WHITE.get(image.mode)
+    if white is None:
+        return image.convert("RGB")
+    values = np.rint(np.asarray(image, dtype=np.float64) * (255.0 / white))
+    return Image.fromarray(np.clip(values, 0, 255).astype(np.uint8)).convert("RGB")
 
 
 def decode_image(path: str | Path) -> Image.Image | str:
-    """The RGB image at ``path``, fully decoded, or the problem that prevents it."""
+    """The RGB image at ``path``, fully decoded, or the problem that prevents it (images of
+    more than ``PIL.Image.MAX_IMAGE_PIXELS`` pixels, 89,478,485 by default, are refused)."""
     try:
         with Image.open(path) as image:
-            return image.convert("RGB")
+            limit = Image.MAX_IMAGE_PIXELS
+            width, height = image.size
+            if limit and width * height > limit:
+                return f"image too large: {width} x {height} = {width * height:,} pixels (limit {limit:,})"
+            return to_rgb(image)
     except FileNotFoundError:
         return "image file not found"
     except UnidentifiedImageError:
         return "not an image file (cannot identify its format)"
-    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
+    except Image.DecompressionBombError as exc:
+        return f"image too large: {exc}"
+    except (OSError, SyntaxError, ValueError) as exc:
         return "truncated image file" if "truncated" in str(exc).lower() else f"unreadable image ({exc})"
 
 
@@ -45,6 +71,48 @@ def check_images(samples: list[Sample], workers: int = 0) -> list[tuple[str, str
     with ThreadPoolExecutor(max_workers=workers or os.cpu_count() or 1) as pool:
         problems = list(pool.map(problem, paths))
     return [(path, p) for path, p in zip(paths, problems) if p is not None]
+
+
+def find_images(inputs: Sequence[str]) -> list[str]:
+    """Image paths from files (kept as given, even if missing: reading reports them),
+    folders (searched recursively) and glob patterns (``**`` spans folders); folders and
+    patterns give the files with an image extension, sorted. One that gives none is a UserError."""
+    found: list[str] = []
+    for item in inputs:
+        if Path(item).is_dir():
+            files = [os.path.join(top, name) for top, _, names in os.walk(item) for name in names]
+        elif not Path(item).exists() and any(c in item for c in "*?["):
+            files = glob.glob(item, recursive=True)
+        else:
+            found.append(item)
+            continue
+        images = sorted(f for f in files if Path(f).suffix.lower() in image_extensions() and Path(f).is_file())
+        if not images:
+            raise UserError("no image files in this folder or below" if Path(item).is_dir() else "no image file matches this pattern",
+                            item)
+        found.extend(images)
+    return found
+
+
+def load_batches(paths: Sequence[str], transform: Callable[[Image.Image], Any], batch_size: int,
+                 workers: int = 0) -> Iterator[list[tuple[str, Any]]]:
+    """Batches of ``(path, transform(image))``, in order, with the problem (a str) in place of
+    an image that cannot be read; decoded in ``workers`` threads (0: up to 4), a batch ahead."""
+
+    def load(path: str) -> Any:
+        image = decode_image(path)
+        return image if isinstance(image, str) else transform(image)
+
+    chunks = [list(paths[i : i + batch_size]) for i in range(0, len(paths), batch_size)]
+    with ThreadPoolExecutor(max_workers=workers or min(4, os.cpu_count() or 1)) as pool:
+
+        def submit(index: int) -> list[Future]:
+            return [pool.submit(load, p) for p in chunks[index]] if index < len(chunks) else []
+
+        upcoming = submit(0)
+        for index, chunk in enumerate(chunks):
+            current, upcoming = upcoming, submit(index + 1)
+            yield [(path, future.result()) for path, future in zip(chunk, current)]
 
 
 class CorruptItem(NamedTuple):

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import dataclasses
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Iterator, Sequence
 
 import numpy as np
 import torch
-from PIL import Image, UnidentifiedImageError
 
 from mgmrn.config import Config, from_dict
+from mgmrn.data.images import load_batches, read_image
 from mgmrn.data.semantics import SemanticsNormalizer, check_semantics
 from mgmrn.data.transforms import build_transforms
 from mgmrn.engine.checkpoint import load_checkpoint
@@ -100,28 +100,43 @@ class Predictor:
         return flip_mean(lambda mirror: self.model(x.flip(-1)) if mirror else z, self.tta_flip)
 
     def load_image(self, path: str | Path) -> torch.Tensor:
-        try:
-            with Image.open(path) as img:
-                return self.transform(img.convert("RGB"))
-        except FileNotFoundError:
-            raise UserError("image not found", path) from None
-        except (UnidentifiedImageError, OSError) as exc:
-            raise UserError(f"not a readable image ({exc})", path) from None
+        """The model's input for one image; a UserError naming it if it cannot be read."""
+        return self.transform(read_image(path))
 
     @torch.no_grad()
+    def rank(self, x: torch.Tensor, top_k: int, calibrated: bool = True) -> list[list[dict[str, Any]]]:
+        """The ``top_k`` classes of each image of ``x`` (B, 3, H, W), best first: ``class``,
+        ``score`` (Eq. 14, less ``gamma`` if seen and ``calibrated``), ``probability`` (the
+        softmax of the scores over all candidate classes) and ``seen`` (trained on)."""
+        scores = fused_scores(self.with_mirror(self.model(x), x), self.attributes, self.cfg.model.scale)
+        if calibrated:
+            scores = self.calibrate(scores)
+        probabilities = scores.softmax(dim=1)
+        values, index = scores.topk(min(top_k, len(self.classes)), dim=1)
+        return [
+            [{"class": self.classes[i], "score": v, "probability": float(p[i]), "seen": bool(self.seen[i])}
+             for v, i in zip(vs, ix)]
+            for p, vs, ix in zip(probabilities, values.tolist(), index.tolist())
+        ]
+
+    def stream(self, paths: Sequence[str | Path], top_k: int = 5, batch_size: int = 16,
+               calibrated: bool = True) -> Iterator[dict[str, Any]]:
+        """:meth:`predict`'s results one by one, as each batch is classified; an image that
+        cannot be read gives ``{"image", "error"}`` (the problem) and the others go on."""
+        for batch in load_batches([str(p) for p in paths], self.transform, batch_size):
+            readable = [x for _, x in batch if not isinstance(x, str)]
+            ranked = iter(self.rank(torch.stack(readable), top_k, calibrated) if readable else [])
+            for path, x in batch:
+                yield {"image": path, "error": x} if isinstance(x, str) else {"image": path, "top": next(ranked)}
+
     def predict(self, paths: Sequence[str | Path], top_k: int = 5, batch_size: int = 16,
                 calibrated: bool = True) -> list[dict[str, Any]]:
-        """One ``{"image", "top": [{"class", "score"}...]}`` per image, best first; ``calibrated``
-        subtracts ``gamma`` from the scores of the checkpoint's seen classes (see the class doc)."""
+        """One ``{"image", "top": [{"class", "score", "probability", "seen"}, ...]}`` per image,
+        best first (see :meth:`rank`); ``calibrated`` subtracts ``gamma`` from the scores of the
+        checkpoint's seen classes (see the class doc). An unreadable image is a UserError."""
         results = []
-        k = min(top_k, len(self.classes))
-        for start in range(0, len(paths), batch_size):
-            chunk = paths[start : start + batch_size]
-            x = torch.stack([self.load_image(p) for p in chunk])
-            scores = fused_scores(self.with_mirror(self.model(x), x), self.attributes, self.cfg.model.scale)
-            if calibrated:
-                scores = self.calibrate(scores)
-            values, index = scores.topk(k, dim=1)
-            for p, vs, ix in zip(chunk, values.tolist(), index.tolist()):
-                results.append({"image": str(p), "top": [{"class": self.classes[i], "score": v} for v, i in zip(vs, ix)]})
+        for result in self.stream(paths, top_k, batch_size, calibrated):
+            if "error" in result:
+                raise UserError(result["error"], result["image"])
+            results.append(result)
         return results

@@ -1,0 +1,96 @@
+"""The command line itself: a light parser, ``--set`` pairs, key suggestions, ``mgmrn cache``."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from mgmrn.cli.main import main
+
+HEAVY = ("torch", "timm", "torchvision", "numpy", "PIL", "yaml")
+
+
+def modules_after(code: str) -> list[str]:
+    """The heavy packages imported by ``code``, run in a fresh interpreter."""
+    probe = f"{code}\nimport json, sys\nprint(json.dumps([m for m in {HEAVY!r} if m in sys.modules]))"
+    proc = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def test_help_and_refused_arguments_import_nothing_heavy(tmp_path: Path):
+    """Building the parser and refusing an argument import no torch, timm, numpy, PIL or yaml."""
+    assert modules_after("from mgmrn.cli.main import build_parser\nbuild_parser().format_help()") == []
+    refused = ("from mgmrn.cli.main import main\n"
+               f"assert main(['predict', {str(tmp_path)!r}, 'x.png', '--top-k', '0']) == 2")
+    assert modules_after(refused) == []
+
+
+def test_one_set_takes_several_pairs_and_repeats(tmp_path: Path, capsys):
+    tiny = ["data.synthetic.classes=6", "data.synthetic.unseen_classes=2", f"data.cache_dir={tmp_path}"]
+    assert main(["data-info", "demo", "--json", "--set", *tiny, "--set", "data.synthetic.images_per_class=3",
+                 "data.synthetic.image_size=32"]) == 0
+    info = json.loads(capsys.readouterr().out)
+    assert (info["seen_classes"], info["unseen_classes"], info["test_unseen"]) == (4, 2, 6)
+
+
+def test_set_before_a_positional_argument_names_the_form(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["train", "--set", "train.epochs=1", "demo"])
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert "'demo' is not KEY=VALUE" in err and "positional arguments first" in err and "Traceback" not in err
+
+
+@pytest.mark.parametrize("key,unknown,hint", [
+    ("train.epoch", "train.epoch", "did you mean 'train.epochs'?"),
+    ("trian.epochs", "trian", "did you mean 'train'?"),
+    ("data.synthetic.clases", "data.synthetic.clases", "did you mean 'data.synthetic.classes'?"),
+    ("train.zzz", "train.zzz", None),
+])
+def test_a_mistyped_key_suggests_the_closest(key, unknown, hint, capsys):
+    assert main(["data-info", "demo", "--set", f"{key}=3"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and f"unknown config key '{unknown}'" in err
+    assert (hint in err) if hint else ("did you mean" not in err)
+
+
+@pytest.fixture
+def caches(tmp_path: Path, monkeypatch) -> dict[str, Path]:
+    """A feature cache, one still written by a live process (this one), and a generated set."""
+    features, data = tmp_path / "features", tmp_path / "xdg"
+    monkeypatch.setenv("MGMRN_CACHE", str(features))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(data))
+    folders = {"done": features / "aaaa", "busy": features / "bbbb", "set": data / "mgmrn" / "synthetic" / "cccc"}
+    for folder in folders.values():
+        (folder / "sub").mkdir(parents=True)
+    (folders["done"] / "stage-1.npy").write_bytes(b"x" * 1500)
+    (folders["busy"] / f"stage-1.tmp{os.getpid()}.npy").write_bytes(b"x" * 10)
+    (folders["set"] / "sub" / "0.png").write_bytes(b"x" * 20)
+    return folders
+
+
+def test_cache_list_shows_each_cache_its_size_and_writer(caches, capsys):
+    assert main(["cache", "list", "--json"]) == 0
+    listed = {e["key"]: e for e in json.loads(capsys.readouterr().out)}
+    assert {k: (e["kind"], e["bytes"], e["writer"]) for k, e in listed.items()} == {
+        "aaaa": ("features", 1500, None), "bbbb": ("features", 10, os.getpid()), "cccc": ("synthetic", 20, None)}
+    assert main(["cache", "list"]) == 0
+    out = capsys.readouterr().out
+    assert f"(being written by process {os.getpid()})" in out and "total 1.5 KB in 3 caches" in out
+
+
+def test_cache_clear_by_key_and_all_leaves_caches_being_written(caches, capsys):
+    assert main(["cache", "clear", "aaaa"]) == 0
+    assert not caches["done"].exists() and caches["busy"].exists() and caches["set"].exists()
+    assert main(["cache", "clear", "--all"]) == 0
+    assert not caches["set"].exists() and caches["busy"].exists()
+    assert f"left bbbb: being written by process {os.getpid()}" in capsys.readouterr().out
+    assert main(["cache", "clear", "zzzz"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err == "mgmrn cache: error: no cache with key zzzz (see mgmrn cache list)"

@@ -1,0 +1,61 @@
+"""Progress bars on a terminal only, with the phase's ETA; short logs in files and pipes."""
+
+from __future__ import annotations
+
+import io
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from mgmrn.utils import progress as progress_module
+from mgmrn.utils.progress import EpochClock, progress
+
+
+class Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_epoch_clock_counts_validation_and_restarts_per_phase():
+    clock = EpochClock()
+    clock.begin("select", 1, 4, now=0.0)
+    assert clock.left(0.0, now=0.0) is None
+    assert clock.left(0.5, now=10.0) == pytest.approx(20.0 * 3.5)  # 20 s per epoch, 3.5 left
+    clock.begin("select", 2, 4, now=30.0)  # the first epoch took 30 s with its validation
+    assert clock.left(0.0, now=30.0) == pytest.approx(30.0 * 3)
+    clock.begin("refit", 1, 2, now=100.0)  # a new phase starts its own clock
+    assert clock.left(0.25, now=105.0) == pytest.approx(20.0 * 1.75)
+    clock.begin("refit", 1, 2, now=200.0)  # a new run of the same phase, too
+    assert clock.left(0.5, now=210.0) == pytest.approx(20.0 * 1.5)
+
+
+def test_bars_only_on_a_terminal_with_the_phase_eta(monkeypatch):
+    monkeypatch.setattr(progress_module, "_CLOCK", EpochClock())
+    for stream, drawn in ((Terminal(), True), (io.StringIO(), False)):
+        monkeypatch.setattr(sys, "stderr", stream)
+        assert list(progress(range(3), "select 2/5")) == [0, 1, 2]
+        assert list(progress(range(3), "val seen")) == [0, 1, 2]
+        out = stream.getvalue()
+        assert ("phase ETA" in out) is drawn and ("val seen" in out) is drawn
+        if not drawn:
+            assert out == ""
+
+
+def test_a_run_written_to_a_pipe_logs_one_line_per_epoch(tmp_path: Path):
+    """No bar redraws in a log: a few lines per epoch (the epoch's summary), one for the
+    feature extraction."""
+    sets = ["data.synthetic.classes=8", "data.synthetic.unseen_classes=3", "data.synthetic.images_per_class=8",
+            "data.synthetic.image_size=48", "data.image_size=48", f"data.cache_dir={tmp_path / 'data'}",
+            f"train.cache_dir={tmp_path / 'features'}", "train.epochs=3", "model.stages=2", "model.hidden=32",
+            "data.val_classes=0.25"]
+    cmd = [sys.executable, "-m", "mgmrn", "demo", "--output", str(tmp_path / "run"), "--set", *sets]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    log = proc.stdout + proc.stderr
+    assert "\r" not in log
+    epochs = [line for line in log.splitlines() if line.startswith("phase=select")]
+    assert len(epochs) == 3
+    assert sum("feature cache: extracted" in line for line in log.splitlines()) == 1
+    assert len(log.splitlines()) < 20, log
