@@ -263,3 +263,9 @@ def test_a_metrics_file_that_is_not_json_is_named(run_dirs, tmp_path: Path, caps
     assert main(["report", str(folder)]) == 2
     assert f"{folder / 'metrics.json'}: not readable JSON" in capsys.readouterr().err
     assert json.loads((run_dirs[0] / "metrics.json").read_text())  # the run itself is untouched
+
+
+def test_an_output_that_is_a_file_is_refused(run_dirs, tmp_path: Path, capsys):
+    (tmp_path / "out").write_text("")
+    assert main(["report", str(run_dirs[0]), "--output", str(tmp_path / "out")]) == 2
+    assert f"{tmp_path / 'out'}: --output must be a directory" in capsys.readouterr().err

@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from mgmrn.viz.report.tsne import conditional_probabilities, joint_probabilities, kl_gradient, squared_distances, tsne
+from mgmrn.viz.report.tsne import (conditional_probabilities, joint_probabilities, kl_gradient, pca,
+                                   squared_distances, tsne)
 
 
 def blobs(classes: int = 6, per_class: int = 15, dims: int = 40, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
@@ -45,3 +46,10 @@ def test_separated_clusters_stay_apart_and_the_embedding_is_seeded():
     np.fill_diagonal(d, np.inf)
     assert (labels[d.argmin(1)] == labels).mean() == 1.0  # each point's nearest neighbour is of its class
     assert np.array_equal(y, tsne(x, perplexity=10)) and tsne(x[:2]).shape == (2, 2)
+
+
+def test_pca_projects_on_the_leading_principal_directions():
+    x, _ = blobs()
+    centred = x - x.mean(0)
+    _, _, vt = np.linalg.svd(centred, full_matrices=False)
+    assert np.allclose(np.abs(pca(x, 5)), np.abs(centred @ vt[:5].T))  # each direction up to its sign

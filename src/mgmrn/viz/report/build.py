@@ -25,7 +25,7 @@ SECTIONS: tuple[Callable[[Sequence[Run], Sequence[Predictions]], Section | None]
 
 
 def _intro(runs: Sequence[Run]) -> str:
-    items = "".join(f"<li>{html.escape(r.label)}: {html.escape(str(r.folder.resolve()))} "
+    items = "".join(f"<li>{html.escape(r.label)}: {html.escape(str(r.folder))} "
                     f"({html.escape(r.cfg.data.format)} data, {html.escape(r.cfg.model.variant)} model)</li>"
                     for r in runs)
     return f"<p>Runs:</p><ul>{items}</ul>"
@@ -34,9 +34,13 @@ def _intro(runs: Sequence[Run]) -> str:
 def write_report(folders: Sequence[str | Path], output: str | Path) -> Path:
     """``output/report.html`` and each figure as PNG and SVG beside it; returns the page's path."""
     output = Path(output)
+    runs = [open_run(f) for f in folders]
     if output.exists() and not output.is_dir():
         raise UserError("--output must be a directory, and this is a file", output)
-    runs = [open_run(f) for f in folders]
+    try:
+        output.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UserError(f"cannot write the report here ({exc.strerror or exc})", output) from None
     label_runs(runs)
     start = time.perf_counter()
     preds = [predictions(r) for r in runs]

@@ -15,7 +15,8 @@ h1 { font-size: 1.5em; } h2 { font-size: 1.2em; margin-top: 2em; border-bottom: 
 img { max-width: 100%; height: auto; display: block; margin: 0.5em 0; }
 table { border-collapse: collapse; margin: 0.5em 0; font-size: 0.9em; }
 th, td { border: 1px solid #ccc; padding: 0.2em 0.5em; text-align: right; }
-th:first-child, td:first-child, td.text { text-align: left; }
+th { text-align: center; }
+td:first-child, td.text { text-align: left; }
 .note { color: #555; font-size: 0.9em; } .warning { color: #a00; }
 """
 

@@ -101,7 +101,11 @@ def predictions(run: Run) -> Predictions:
     key = cache_key(run.folder / SELECTED, data)
     cached = _read(run.folder / CACHE, key)
     if cached is None:
+        print(f"report: computing the test predictions of {run.folder} (once: kept in {CACHE})", flush=True)
         cached = _predict(run, data)
-        with atomic_open(run.folder / CACHE, "wb") as handle:
-            np.savez(handle, key=np.array(key), z=cached[0], labels=cached[1])
+        try:
+            with atomic_open(run.folder / CACHE, "wb") as handle:
+                np.savez(handle, key=np.array(key), z=cached[0], labels=cached[1])
+        except OSError as exc:  # e.g. a read-only run: the next report computes them again
+            print(f"report: cannot keep them in {run.folder / CACHE} ({exc.strerror or exc})", flush=True)
     return Predictions(cached[0], cached[1], data, run.cfg.model.scale)

@@ -17,10 +17,12 @@ EXAGGERATION, EXAGGERATED_STEPS = 12.0, 250
 
 
 def pca(x: np.ndarray, dims: int) -> np.ndarray:
-    """``x`` (N, D) centred and projected on its ``dims`` leading principal directions."""
+    """``x`` (N, D) centred and projected on its ``dims`` leading principal directions: from
+    the eigenvectors of the N x N Gram matrix (N is a few hundred here, D up to L x A)."""
     x = x - x.mean(0)
-    _, _, vt = np.linalg.svd(x, full_matrices=False)
-    return x @ vt[:dims].T
+    values, vectors = np.linalg.eigh(x @ x.T)  # ascending; x = U S V^T gives x V = U S
+    top = slice(None, -dims - 1, -1)
+    return vectors[:, top] * np.sqrt(np.maximum(values[top], 0.0))
 
 
 def squared_distances(x: np.ndarray) -> np.ndarray:
