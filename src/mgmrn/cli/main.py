@@ -22,6 +22,7 @@ COMMANDS = {
     "predict": ("mgmrn.cli.predict", "classify images, among any classes given by attributes"),
     "attention": ("mgmrn.cli.attention", "draw where each stage's decoder looks, per attribute"),
     "report": ("mgmrn.cli.report", "the paper's figures for trained runs, in one HTML page"),
+    "serve": ("mgmrn.cli.serve", "a local web app: classify photos, describe new classes by attributes"),
     "demo": ("mgmrn.cli.demo", "generate the synthetic set, train, evaluate and predict"),
     "cache": ("mgmrn.cli.cache", "list or clear the feature caches and generated data sets"),
 }

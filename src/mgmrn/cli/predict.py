@@ -66,11 +66,13 @@ def open_predictor(args: argparse.Namespace) -> Predictor:
     return predictor
 
 
-def candidate_classes(path: Path, attribute_names: list[str]) -> tuple[list[str], np.ndarray]:
-    """Read a class-attribute CSV: class names and raw values, columns in the model's attribute order."""
+def candidate_classes(path: Path, attribute_names: list[str],
+                      text: str | None = None) -> tuple[list[str], np.ndarray]:
+    """Read a class-attribute CSV: class names and raw values, columns in the model's attribute
+    order (``text``: its content when it is not a file, see ``read_class_attributes``)."""
     from mgmrn.data.folder import read_class_attributes
 
-    names, values, columns = read_class_attributes(path)
+    names, values, columns = read_class_attributes(path, text)
     missing = [a for a in attribute_names if a not in columns]
     unknown = [c for c in columns if c not in attribute_names]
     if missing or unknown:

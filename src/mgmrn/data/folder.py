@@ -30,16 +30,17 @@ SPLITS_FILE = "splits.csv"
 VECTORS = "attribute_vectors.npy"
 
 
-def _csv_rows(path: Path) -> list[tuple[int, list[str]]]:
-    """Non-blank rows of a CSV file with their line numbers."""
-    rows = csv.reader(read_text(path).splitlines())
+def _csv_rows(text: str) -> list[tuple[int, list[str]]]:
+    """Non-blank rows of a CSV text with their line numbers."""
+    rows = csv.reader(text.splitlines())
     return [(lineno, row) for lineno, row in enumerate(rows, 1) if any(c.strip() for c in row)]
 
 
-def read_class_attributes(path: Path) -> tuple[list[str], np.ndarray, list[str]]:
+def read_class_attributes(path: Path, text: str | None = None) -> tuple[list[str], np.ndarray, list[str]]:
     """Class names, their attribute rows and the attribute names of a class-attribute CSV
-    (``class_attributes.csv``, or ``--classes`` of ``mgmrn predict``)."""
-    rows = _csv_rows(require_file(path, "class-attribute CSV"))
+    (``class_attributes.csv``, or ``--classes`` of ``mgmrn predict``); ``text``: its content
+    when it is not a file (an upload: ``path`` then only names it in errors)."""
+    rows = _csv_rows(read_text(require_file(path, "class-attribute CSV")) if text is None else text)
     if not rows or rows[0][1][0].strip() != "class" or len(rows[0][1]) < 2:
         raise UserError("the header must be 'class' followed by one column per attribute", path)
     names = [h.strip() for h in rows[0][1][1:]]
@@ -100,7 +101,7 @@ def read_splits(path: Path, image_dir: Path, classes: list[str],
 
     ``present``: the files under ``image_dir`` (relative posix paths).
     """
-    rows = _csv_rows(require_file(path, f"{SPLITS_FILE} (image splits)"))
+    rows = _csv_rows(read_text(require_file(path, f"{SPLITS_FILE} (image splits)")))
     if not rows or [c.strip() for c in rows[0][1]] != ["image", "split"]:
         raise UserError("the header must be 'image,split'", path)
     index = {name: i for i, name in enumerate(classes)}

@@ -7,7 +7,7 @@ import os
 import warnings
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
-from typing import Any, Callable, Iterator, NamedTuple, Sequence
+from typing import Any, BinaryIO, Callable, Iterator, NamedTuple, Sequence
 
 import numpy as np
 from PIL import Image, UnidentifiedImageError
@@ -32,9 +32,10 @@ def to_rgb(image: Image.Image) -> Image.Image:
     return Image.fromarray(np.clip(values, 0, 255).astype(np.uint8)).convert("RGB")
 
 
-def decode_image(path: str | Path) -> Image.Image | str:
-    """The RGB image at ``path``, fully decoded, or the problem that prevents it (images of
-    more than ``PIL.Image.MAX_IMAGE_PIXELS`` pixels, 89,478,485 by default, are refused)."""
+def decode_image(path: str | Path | BinaryIO) -> Image.Image | str:
+    """The RGB image at ``path`` (or in an open binary file, e.g. an upload in memory), fully
+    decoded, or the problem that prevents it (images of more than ``PIL.Image.MAX_IMAGE_PIXELS``
+    pixels, 89,478,485 by default, are refused)."""
     try:
         with Image.open(path) as image:
             limit = Image.MAX_IMAGE_PIXELS
@@ -52,8 +53,9 @@ def decode_image(path: str | Path) -> Image.Image | str:
         return "truncated image file" if "truncated" in str(exc).lower() else f"unreadable image ({exc})"
 
 
-def read_image(path: str | Path) -> Image.Image:
-    """The RGB image at ``path``; a UserError naming it if it is unreadable."""
+def read_image(path: str | Path | BinaryIO) -> Image.Image:
+    """The RGB image at ``path`` (or in an open binary file); a UserError naming it (``str(path)``)
+    if it is unreadable."""
     image = decode_image(path)
     if isinstance(image, str):
         raise UserError(image, path)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 from pathlib import Path
-from typing import Any, Iterator, Sequence
+from typing import Any, BinaryIO, Iterator, Sequence
 
 import numpy as np
 import torch
@@ -99,8 +99,9 @@ class Predictor:
         their mean with the predictions for the mirrored images."""
         return flip_mean(lambda mirror: self.model(x.flip(-1)) if mirror else z, self.tta_flip)
 
-    def load_image(self, path: str | Path) -> torch.Tensor:
-        """The model's input for one image; a UserError naming it if it cannot be read."""
+    def load_image(self, path: str | Path | BinaryIO) -> torch.Tensor:
+        """The model's input for one image, a file or an open binary file (e.g. an upload in
+        memory, named in errors by its ``str``); a UserError naming it if it cannot be read."""
         return self.transform(read_image(path))
 
     @torch.no_grad()

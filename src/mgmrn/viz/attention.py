@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, BinaryIO, Sequence
 
 import numpy as np
 import torch
@@ -66,6 +66,7 @@ class Explanation:
     class_name: str
     score: float
     predicted: bool  # whether ``class_name`` is the predicted class (calibrated, as `mgmrn predict`)
+    predicted_class: str  # the predicted class
     attributes: list[str]
     contributions: list[float]
     stages: list[StageAttention]
@@ -103,13 +104,14 @@ def _crop_image(x: Tensor, mean: Sequence[float], std: Sequence[float]) -> Image
 @torch.no_grad()
 def explain(
     predictor: Predictor,
-    path: str | Path,
+    path: str | Path | BinaryIO,
     *,
     class_name: str | None = None,
     attributes: Sequence[str] | None = None,
     top_k: int = 4,
 ) -> Explanation:
-    """Attention of every stage for one image: for ``attributes`` (by name), or the ``top_k``
+    """Attention of every stage for one image (a file or an open binary file, as
+    :meth:`Predictor.load_image` takes): for ``attributes`` (by name), or the ``top_k``
     attributes that add most to the score of ``class_name`` (default: the predicted class)."""
     model, scale = predictor.model, predictor.cfg.model.scale
     if class_name is not None and class_name not in predictor.classes:
@@ -141,6 +143,7 @@ def explain(
         class_name=predictor.classes[k],
         score=float(scores[k]),
         predicted=k == best,
+        predicted_class=predictor.classes[best],
         attributes=[names[i] for i in index.tolist()],
         contributions=contrib[index].tolist(),
         stages=[split_tokens(a[0, index].float(), size) for a in attn],

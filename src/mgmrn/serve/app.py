@@ -1,0 +1,141 @@
+"""The web app of ``mgmrn serve``: the page (``/``) and the JSON API behind it, documented
+at ``/openapi.json``. It reads images and class-attribute CSVs from uploads only: no client
+names a file on the server, and the only checkpoint is the one it was created with."""
+
+from __future__ import annotations
+
+import base64
+import io
+from contextlib import asynccontextmanager
+from importlib.resources import files
+from pathlib import Path
+from typing import Annotated, Any, AsyncIterator
+
+import numpy as np
+from fastapi import APIRouter, Depends, FastAPI, Form, Request, UploadFile
+from fastapi.responses import HTMLResponse
+from fastapi.staticfiles import StaticFiles
+
+from mgmrn import __version__
+from mgmrn.cli.predict import candidate_classes
+from mgmrn.engine.predict import Predictor
+from mgmrn.serve.errors import add_error_handlers
+from mgmrn.serve.schemas import Among, Attributes, Classes, Definition, Error, Explanation, Health, Prediction
+from mgmrn.serve.state import MAX_DEFINED, ServerState
+from mgmrn.serve.uploads import MAX_UPLOAD_BYTES, BodyLimit, Upload, read_upload
+from mgmrn.viz.attention import explain, render
+
+TILE = 112  # side of each map of the attention drawing, in pixels
+
+
+def server(request: Request) -> ServerState:
+    return request.app.state.server
+
+
+Server = Annotated[ServerState, Depends(server)]
+AmongField = Annotated[Among, Form(description="rank among the run's classes, the defined ones, or both")]
+router = APIRouter(responses={code: {"model": Error} for code in (400, 404, 413, 422)})
+
+
+def listing(state: ServerState) -> dict[str, Any]:
+    """The run's classes and the defined ones (their non-zero raw attribute values)."""
+    names = state.predictor.attribute_names
+    return {
+        "run": [{"name": n, "seen": bool(s)} for n, s in zip(state.predictor.classes, state.predictor.seen)],
+        "defined": [{"name": n, "attributes": {names[i]: float(v[i]) for i in np.flatnonzero(v)}}
+                    for n, v in state.defined().items()],
+        "max_defined": state.max_defined,
+    }
+
+
+def rank_upload(predictor: Predictor, upload: Upload, top_k: int) -> list[dict[str, Any]]:
+    """The ``top_k`` classes for one uploaded image, as ``mgmrn predict`` ranks them."""
+    return predictor.rank(predictor.load_image(upload)[None], top_k)[0]
+
+
+def explain_upload(predictor: Predictor, upload: Upload, class_name: str | None, top_k: int) -> dict[str, Any]:
+    """``mgmrn attention`` for one uploaded image: the summary and the drawing (base64 PNG)."""
+    explanation = explain(predictor, upload, class_name=class_name, top_k=top_k)
+    png = io.BytesIO()
+    render(explanation, TILE).save(png, format="PNG")
+    return {**explanation.to_dict(), "png": base64.b64encode(png.getvalue()).decode()}
+
+
+@router.get("/", include_in_schema=False)
+async def page() -> HTMLResponse:
+    return HTMLResponse((files("mgmrn.serve") / "static" / "index.html").read_text(encoding="utf-8"))
+
+
+@router.get("/health", response_model=Health)
+async def health() -> dict[str, str]:
+    return {"status": "ok"}
+
+
+@router.get("/api/classes", response_model=Classes, summary="the run's classes and the defined ones")
+async def classes(state: Server) -> dict[str, Any]:
+    return listing(state)
+
+
+@router.get("/api/attributes", response_model=Attributes, summary="the attribute names classes are described by")
+async def attributes(state: Server) -> dict[str, Any]:
+    return {"attributes": state.predictor.attribute_names}
+
+
+@router.post("/api/classes", response_model=Classes, summary="define classes by raw attribute values")
+async def define(definition: Definition, state: Server) -> dict[str, Any]:
+    names = [c.name for c in definition.classes]
+    state.define(names, np.stack([state.values(c.attributes) for c in definition.classes]))
+    return listing(state)
+
+
+@router.post("/api/classes/csv", response_model=Classes,
+             summary="define classes from a class-attribute CSV (as `mgmrn predict --classes` takes)")
+async def define_csv(file: UploadFile, state: Server) -> dict[str, Any]:
+    upload = await read_upload(file)
+    names, values = candidate_classes(Path(upload.filename), state.predictor.attribute_names, upload.text())
+    state.define(names, values, upload.filename)
+    return listing(state)
+
+
+@router.delete("/api/classes/{name}", response_model=Classes, summary="delete a defined class")
+async def delete(name: str, state: Server) -> dict[str, Any]:
+    state.delete(name)
+    return listing(state)
+
+
+@router.post("/api/predict", response_model=Prediction, summary="the top classes for one image")
+async def predict(image: UploadFile, state: Server, among: AmongField = "run",
+                  top_k: Annotated[int, Form(ge=1, le=100)] = 5) -> dict[str, Any]:
+    upload = await read_upload(image)
+    return {"top": await state.run(rank_upload, state.candidates(among), upload, top_k)}
+
+
+@router.post("/api/explain", response_model=Explanation,
+             summary="attention of every stage for the attributes behind a class's score")
+async def explain_image(image: UploadFile, state: Server, among: AmongField = "run",
+                        class_name: Annotated[str | None, Form(alias="class",
+                                                               description="default: the predicted class")] = None,
+                        top_k: Annotated[int, Form(ge=1, le=16, description="attributes drawn")] = 4) -> dict[str, Any]:
+    upload = await read_upload(image)
+    return await state.run(explain_upload, state.candidates(among), upload, class_name, top_k)
+
+
+def create_app(predictor: Predictor, max_defined: int = MAX_DEFINED) -> FastAPI:
+    """The app serving ``predictor`` (it ranks among the predictor's current classes)."""
+    state = ServerState(predictor, max_defined)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        yield
+        state.close()
+
+    app = FastAPI(title="mgmrn serve", version=__version__, lifespan=lifespan, docs_url=None, redoc_url=None,
+                  description="Classify photos among a run's classes and among classes described by attributes. "
+                              f"Uploads: at most {MAX_UPLOAD_BYTES:,} bytes a request. "
+                              'Errors: a 4xx status and {"error": "one line"}.')
+    app.state.server = state
+    add_error_handlers(app)
+    app.add_middleware(BodyLimit)
+    app.include_router(router)
+    app.mount("/static", StaticFiles(packages=[("mgmrn.serve", "static")]), name="static")
+    return app

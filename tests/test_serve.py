@@ -1,0 +1,300 @@
+"""``mgmrn serve``'s app through FastAPI's test client: every endpoint against the library it
+serves (Predictor, explain, class-attribute CSVs), every kind of bad input (a 4xx with one
+line of JSON, and the server goes on), concurrent clients, and the command line."""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+import subprocess
+import sys
+import tomllib
+from concurrent.futures import ThreadPoolExecutor
+from fnmatch import fnmatch
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+pytest.importorskip("fastapi", reason='the serve extra is not installed (pip install -e ".[test]")')
+from fastapi.testclient import TestClient  # noqa: E402
+
+from mgmrn.cli.main import main  # noqa: E402
+from mgmrn.data.folder import read_class_attributes  # noqa: E402
+from mgmrn.engine.predict import Predictor  # noqa: E402
+from mgmrn.serve.app import create_app  # noqa: E402
+from mgmrn.serve.uploads import MAX_UPLOAD_BYTES  # noqa: E402
+from mgmrn.viz.attention import explain, render  # noqa: E402
+from test_report import run_dirs  # noqa: E402, F401 - two tiny runs (session fixture)
+
+ROOT = Path(__file__).resolve().parents[1]
+MAX_DEFINED = 3
+
+
+@pytest.fixture(scope="module")
+def run_dir(run_dirs: list[Path]) -> Path:  # noqa: F811
+    return run_dirs[0]  # 2 stages: attention on own and SCAB tokens
+
+
+@pytest.fixture(scope="module")
+def predictor(run_dir: Path) -> Predictor:
+    return Predictor(run_dir)
+
+
+@pytest.fixture(scope="module")
+def images(run_dir: Path) -> list[Path]:
+    return sorted((run_dir.parent / "data").rglob("images/*/*.png"))
+
+
+@pytest.fixture
+def client(predictor: Predictor):
+    """A fresh server (no defined classes) on the run."""
+    with TestClient(create_app(predictor, max_defined=MAX_DEFINED)) as test_client:
+        yield test_client
+
+
+def post_image(client: TestClient, url: str, data: bytes, name: str = "photo.png", **fields: str):
+    return client.post(url, files={"image": (name, data, "image/png")}, data=fields)
+
+
+def classes_of(run_dir: Path, names: list[str], values: np.ndarray) -> Predictor:
+    """The library's own predictor among classes given by attributes."""
+    own = Predictor(run_dir)
+    own.use_classes(names, values)
+    return own
+
+
+def assert_same_ranking(got: list[dict], expected: list[dict]) -> None:
+    assert [t["class"] for t in got] == [t["class"] for t in expected]
+    assert [t["seen"] for t in got] == [t["seen"] for t in expected]
+    for key in ("probability", "score"):
+        assert [t[key] for t in got] == pytest.approx([t[key] for t in expected], rel=1e-5, abs=1e-6)
+
+
+def test_an_upload_reads_as_its_file(predictor: Predictor, images: list[Path]):
+    """The in-memory entry point: Predictor.load_image takes an open binary file."""
+    from_file = predictor.load_image(images[0])
+    assert (predictor.load_image(io.BytesIO(images[0].read_bytes())) == from_file).all()
+
+
+def test_predict_answers_as_mgmrn_predict_json(client: TestClient, run_dir: Path, images: list[Path], capsys):
+    k = len(client.get("/api/classes").json()["run"])
+    assert main(["predict", str(run_dir), *map(str, images[:3]), "--json", "--top-k", str(k)]) == 0
+    expected = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    for path, result in zip(images, expected):
+        answer = post_image(client, "/api/predict", path.read_bytes(), top_k=str(k))
+        assert answer.status_code == 200
+        assert list(answer.json()) == ["top"] and set(answer.json()["top"][0]) == {"class", "probability", "score",
+                                                                                   "seen"}
+        assert_same_ranking(answer.json()["top"], result["top"])
+    assert len(post_image(client, "/api/predict", images[0].read_bytes()).json()["top"]) == 5  # the default
+
+
+def test_health_classes_and_attributes(client: TestClient, predictor: Predictor):
+    assert client.get("/health").json() == {"status": "ok"}
+    listing = client.get("/api/classes").json()
+    assert listing == {"run": [{"name": n, "seen": bool(s)} for n, s in zip(predictor.classes, predictor.seen)],
+                       "defined": [], "max_defined": MAX_DEFINED}
+    assert client.get("/api/attributes").json() == {"attributes": predictor.attribute_names}
+
+
+def test_the_page_and_its_files_are_served_from_the_package(client: TestClient):
+    page = client.get("/")
+    assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
+    for asset in ("static/style.css", "static/app.js"):
+        assert asset in page.text
+        assert client.get(f"/{asset}").status_code == 200
+    assert "http://" not in page.text and "https://" not in page.text  # nothing from elsewhere
+    package_data = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["package-data"]["mgmrn"]
+    static = [p.relative_to(ROOT / "src" / "mgmrn").as_posix() for p in (ROOT / "src/mgmrn/serve/static").iterdir()]
+    assert static and all(any(fnmatch(f, pattern) for pattern in package_data) for f in static)
+
+
+def test_explain_draws_what_mgmrn_attention_draws(client: TestClient, predictor: Predictor, images: list[Path]):
+    name = predictor.classes[-1]
+    answer = post_image(client, "/api/explain", images[0].read_bytes(), **{"class": name, "top_k": "3"})
+    assert answer.status_code == 200
+    expected = explain(predictor, images[0], class_name=name, top_k=3)
+    body = answer.json()
+    png = Image.open(io.BytesIO(base64.b64decode(body.pop("png"))))
+    assert body == {k: v for k, v in expected.to_dict().items() if k != "image"}
+    assert png.size == render(expected, 112).size
+    assert post_image(client, "/api/explain", images[0].read_bytes()).json()["predicted"] is True
+
+
+def test_defined_classes_rank_as_the_predictor_ranks_them(client: TestClient, predictor: Predictor, run_dir: Path,
+                                                         images: list[Path]):
+    names = predictor.attribute_names
+    values = np.zeros((2, len(names)))
+    values[0, :3], values[1, 2:6] = [1.0, 0.5, 2.0], [0.3, 1.0, 1.0, 0.25]
+    definition = [{"name": f"new {i}", "attributes": {names[j]: v[j] for j in np.flatnonzero(v)}}
+                  for i, v in enumerate(values)]
+    listing = client.post("/api/classes", json={"classes": definition})
+    assert listing.status_code == 200 and listing.json()["defined"] == definition
+    own = classes_of(run_dir, ["new 0", "new 1"], values)
+    image = images[1].read_bytes()
+    among_defined = post_image(client, "/api/predict", image, among="defined").json()["top"]
+    assert_same_ranking(among_defined, own.predict([images[1]])[0]["top"])
+    # both: the run's classes scored as among them (gamma off the seen ones), the new ones as new
+    k = len(predictor.classes) + 2
+    both = {t["class"]: t for t in post_image(client, "/api/predict", image, among="both", top_k=str(k)).json()["top"]}
+    run = post_image(client, "/api/predict", image, top_k=str(k)).json()["top"]
+    assert len(both) == k and sum(t["probability"] for t in both.values()) == pytest.approx(1.0, abs=1e-5)
+    for t in [*run, *among_defined]:
+        assert (both[t["class"]]["score"], both[t["class"]]["seen"]) == (pytest.approx(t["score"], abs=1e-5), t["seen"])
+    explained = post_image(client, "/api/explain", image, among="defined", **{"class": "new 1"}).json()
+    assert explained["class"] == "new 1"
+
+
+def test_a_class_attribute_csv_defines_classes_as_predict_classes_reads_it(client: TestClient, run_dir: Path,
+                                                                          images: list[Path], tmp_path: Path, capsys):
+    names = client.get("/api/attributes").json()["attributes"]
+    columns = names[::-1]  # any column order
+    rows = [["a_csv_class", *np.linspace(0, 1, len(names)).round(3)], ["another", *np.linspace(1, 0, len(names))]]
+    text = "\n".join([",".join(["class", *columns]), *(",".join(map(str, r)) for r in rows)]) + "\n"
+    (tmp_path / "new.csv").write_text(text)
+    answer = client.post("/api/classes/csv", files={"file": ("new.csv", text.encode(), "text/csv")})
+    assert answer.status_code == 200
+    assert [c["name"] for c in answer.json()["defined"]] == ["a_csv_class", "another"]
+    assert main(["predict", str(run_dir), str(images[2]), "--classes", str(tmp_path / "new.csv"), "--json"]) == 0
+    expected = json.loads(capsys.readouterr().out)
+    assert_same_ranking(post_image(client, "/api/predict", images[2].read_bytes(), among="defined").json()["top"],
+                        expected["top"])
+    assert read_class_attributes(Path("x.csv"), text)[0] == read_class_attributes(tmp_path / "new.csv")[0]
+
+
+def test_defined_classes_are_bounded_replaced_by_name_and_deleted(client: TestClient, predictor: Predictor):
+    attribute = predictor.attribute_names[0]
+
+    def define(*names: str):
+        return client.post("/api/classes", json={"classes": [{"name": n, "attributes": {attribute: 1}} for n in names]})
+
+    assert define("a", "b", "c").status_code == 200
+    too_many = define("a", "d")  # a is replaced, d would be a fourth
+    assert too_many.status_code == 400 and f"at most {MAX_DEFINED} classes" in too_many.json()["error"]
+    assert [c["name"] for c in client.get("/api/classes").json()["defined"]] == ["a", "b", "c"]  # all or none
+    assert [c["name"] for c in client.delete("/api/classes/b").json()["defined"]] == ["a", "c"]
+    assert define("a", "d").status_code == 200
+    assert client.delete("/api/classes/b").json() == {"error": "no defined class 'b'"}
+
+
+def png_bytes(size: tuple[int, int] = (64, 64)) -> bytes:
+    buffer = io.BytesIO()
+    Image.new("RGB", size, "orange").save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def chunks(total: int):
+    """A request body of ``total`` bytes sent without a Content-Length (chunked)."""
+    for _ in range(total // (1 << 20)):
+        yield b"x" * (1 << 20)
+
+
+BAD = {
+    "text, not an image": (lambda c, p: post_image(c, "/api/predict", b"hello", "notes.txt"),
+                           400, "notes.txt: not an image file"),
+    "damaged image": (lambda c, p: post_image(c, "/api/predict", png_bytes()[:120], "cut.png"),
+                      400, "cut.png: "),
+    "empty upload": (lambda c, p: post_image(c, "/api/predict", b"", "empty.png"), 400, "empty.png: not an image"),
+    "upload above the limit": (lambda c, p: post_image(c, "/api/predict", b"x" * (MAX_UPLOAD_BYTES + 1)),
+                               413, f"upload limit ({MAX_UPLOAD_BYTES:,} bytes)"),
+    "unannounced body above the limit": (
+        lambda c, p: c.post("/api/predict", content=chunks(MAX_UPLOAD_BYTES + (1 << 20)),
+                            headers={"content-type": "multipart/form-data; boundary=x"}),
+        413, "upload limit"),
+    "image above the pixel limit": (lambda c, p: post_image(c, "/api/explain", png_bytes((80, 80)), "huge.png"),
+                                    400, "huge.png: image too large: 80 x 80 = 6,400 pixels (limit 4,096)"),
+    "no image": (lambda c, p: c.post("/api/predict", data={"among": "run"}), 422, "body.image: Field required"),
+    "top_k below 1": (lambda c, p: post_image(c, "/api/predict", png_bytes(), top_k="0"), 422, "body.top_k"),
+    "unknown candidate set": (lambda c, p: post_image(c, "/api/predict", png_bytes(), among="all"), 422,
+                              "body.among"),
+    "no defined classes yet": (lambda c, p: post_image(c, "/api/predict", png_bytes(), among="defined"), 400,
+                               "no classes are defined yet"),
+    "unknown class": (lambda c, p: post_image(c, "/api/explain", png_bytes(), **{"class": "Dodo"}), 400,
+                      "unknown class 'Dodo'"),
+    "unknown attribute": (lambda c, p: c.post("/api/classes", json={"classes": [
+        {"name": "x", "attributes": {"wings=7": 1.0}}]}), 400, "unknown attributes ['wings=7']"),
+    "NaN value": (lambda c, p: c.post("/api/classes", headers={"content-type": "application/json"}, content=(
+        '{"classes": [{"name": "x", "attributes": {"%s": NaN}}]}' % p.attribute_names[0])),
+        422, "Input should be a finite number"),
+    "all-zero class": (lambda c, p: c.post("/api/classes", json={"classes": [{"name": "zero", "attributes": {}}]}),
+                       400, "all-zero attribute vector"),
+    "a run's class name": (lambda c, p: c.post("/api/classes", json={"classes": [
+        {"name": p.classes[0], "attributes": {p.attribute_names[0]: 1}}]}), 400, "are classes of the run"),
+    "malformed JSON": (lambda c, p: c.post("/api/classes", content=b"{", headers={"content-type": "application/json"}),
+                       422, "JSON decode error"),
+    "NaN in a CSV": (lambda c, p: c.post("/api/classes/csv", files={"file": ("n.csv", (
+        f"class,{','.join(p.attribute_names)}\nx,nan{',1' * (len(p.attribute_names) - 1)}\n").encode())}),
+        400, "n.csv: line 2: class 'x' has a non-finite value (nan)"),
+    "a CSV with an unknown column": (lambda c, p: c.post("/api/classes/csv", files={"file": ("u.csv", (
+        f"class,{','.join(p.attribute_names)},wings\nx{',1' * (len(p.attribute_names) + 1)}\n").encode())}),
+        400, "u.csv: unknown attribute columns ['wings']"),
+    "a CSV that is not text": (lambda c, p: c.post("/api/classes/csv", files={"file": ("b.csv", b"\xff\xfe\xfa")}),
+                               400, "b.csv: not UTF-8 text"),
+    "unknown address": (lambda c, p: c.get("/api/nothing"), 404, "Not Found"),
+    "a path in place of an upload": (lambda c, p: c.post("/api/predict", data={"image": "/etc/passwd"}),
+                                     422, "body.image"),
+}
+
+
+@pytest.mark.parametrize("case", list(BAD))
+def test_bad_input_is_one_line_of_json_and_the_server_goes_on(case: str, client: TestClient,
+                                                              predictor: Predictor, images: list[Path], monkeypatch):
+    request, status, message = BAD[case]
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 64 * 64)
+    answer = request(client, predictor)
+    assert answer.status_code == status
+    body = answer.json()
+    assert list(body) == ["error"] and len(body["error"].splitlines()) == 1
+    assert message in body["error"]
+    assert post_image(client, "/api/predict", images[0].read_bytes()).status_code == 200
+
+
+def test_eight_concurrent_clients_get_the_answers_of_one(predictor: Predictor, images: list[Path]):
+    app = create_app(predictor)
+    with TestClient(app) as one:
+        expected = [post_image(one, "/api/predict", p.read_bytes()).json() for p in images[:8]]
+
+        def ask(path: Path) -> dict:  # a client (and event loop) per thread, one server
+            return post_image(TestClient(app), "/api/predict", path.read_bytes()).json()
+
+        with ThreadPoolExecutor(8) as pool:
+            got = list(pool.map(ask, images[:8] * 3))
+    for answer, want in zip(got, expected * 3):
+        assert_same_ranking(answer["top"], want["top"])
+
+
+def test_the_api_takes_uploads_only(client: TestClient):
+    """No endpoint takes a file name or path on the server, or anything but JSON and uploads."""
+    spec = client.get("/openapi.json").json()
+    assert sorted(spec["paths"]) == ["/api/attributes", "/api/classes", "/api/classes/csv", "/api/classes/{name}",
+                                     "/api/explain", "/api/predict", "/health"]
+    bodies = [op["requestBody"]["content"] for path in spec["paths"].values() for op in path.values()
+              if "requestBody" in op]
+    assert sorted(k for content in bodies for k in content) == ["application/json"] + ["multipart/form-data"] * 3
+
+
+def test_serve_without_the_extra_says_how_to_install_it(run_dir: Path, monkeypatch, capsys):
+    monkeypatch.setitem(sys.modules, "fastapi", None)
+    assert main(["serve", str(run_dir)]) == 2
+    err = capsys.readouterr().err
+    assert err == 'mgmrn serve: error: mgmrn serve needs the serve extra (fastapi is missing): ' \
+                  'pip install -e ".[serve]"\n'
+
+
+def test_serve_listens_on_this_machine_only_by_default(capsys):
+    from mgmrn.cli.main import build_parser
+
+    args = build_parser().parse_args(["serve", "runs/x"])
+    assert (args.host, args.port) == ("127.0.0.1", 8000)
+    assert main(["serve", "runs/x", "--port", "70000"]) == 2
+    assert capsys.readouterr().err == "mgmrn serve: error: --port must be in [0, 65535], got 70000\n"
+
+
+def test_the_command_line_imports_no_web_stack_until_serving():
+    probe = ("from mgmrn.cli.main import build_parser\nbuild_parser().format_help()\nimport sys\n"
+             "print([m for m in ('fastapi', 'uvicorn', 'starlette') if m in sys.modules])")
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120, check=True)
+    assert out.stdout.strip() == "[]"
