@@ -202,7 +202,8 @@ def test_attention_rows_share_images_and_attributes_and_sum_the_stages(opened):
         assert len(first.explanation.attributes) == ATTRIBUTES
     for row in found:
         e = row.explanation
-        assert row.predicted in unseen_names and e.class_name in unseen_names
+        assert e.predicted_class in unseen_names and e.class_name in unseen_names
+        assert e.predicted == (e.predicted_class == e.class_name)
         total = torch.zeros_like(e.stages[0].own)
         for stage in e.stages:
             total += stage.own + (stage.fused if stage.fused is not None else 0)

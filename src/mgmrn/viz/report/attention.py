@@ -30,10 +30,9 @@ IMAGES, ATTRIBUTES = 3, 4
 
 @dataclass
 class Row:
-    """One run's explanation of one image, and the class it predicts among the unseen ones."""
+    """One run's explanation of one image (its ``predicted_class``: among the unseen classes)."""
 
     run: str
-    predicted: str
     explanation: Explanation
 
 
@@ -61,7 +60,7 @@ def rows(runs: Sequence[Run], preds: Sequence[Predictions]) -> list[Row]:
             if name in predictor.classes:
                 e = first if predictor is predictors[0] else explain(predictor, path, class_name=name,
                                                                       attributes=first.attributes)
-                found.append(Row(run.label, predictor.predict([path], top_k=1)[0]["top"][0]["class"], e))
+                found.append(Row(run.label, e))
     return found
 
 
@@ -74,7 +73,7 @@ def draw(found: Sequence[Row], tile: int = 160) -> Figure:
         e = row.explanation
         crop = e.crop.resize((tile, tile))
         ax_row[0].imshow(crop)
-        ax_row[0].set_title(f"{row.run}\ntrue: {e.class_name}\npredicted: {row.predicted}", fontsize=7)
+        ax_row[0].set_title(f"{row.run}\ntrue: {e.class_name}\npredicted: {e.predicted_class}", fontsize=7)
         for ax, heat, name, part in zip(ax_row[1:], all_stages(e), e.attributes, e.contributions):
             ax.imshow(overlay(crop, heat - heat.min(), float(heat.max() - heat.min())))  # its own range
             ax.set_title("\n".join(textwrap.wrap(name, 28)) + f"\n{part:+.2f} to the score", fontsize=7)
