@@ -127,16 +127,19 @@ function showClasses(listing, switchTo) {
   else if (switchTo) document.querySelector(`input[name=among][value=${switchTo}]`).checked = true;
 }
 
-// after a change of the defined classes: show them, rank among the new ones, re-rank the photos
+// after a change of the defined classes: show them, rank among the new ones, re-rank the
+// photos; true if the change was made
 async function changeClasses(request, done) {
   try {
     const listing = await request;
     showClasses(listing, among() === "run" ? "defined" : null);
     say(done);
-    await rankAll();
   } catch (problem) {
     say(problem.message, true);
+    return false;
   }
+  await rankAll();
+  return true;
 }
 
 function chooseAttribute(name) {
@@ -168,7 +171,13 @@ function defineClass() {
   for (const [attribute, input] of chosen) values[attribute] = Number(input.value);
   const body = JSON.stringify({classes: [{name, attributes: values}]});
   changeClasses(api("api/classes", {method: "POST", headers: {"Content-Type": "application/json"}, body}),
-                `defined ${name}`);
+                `defined ${name}`).then((made) => {
+    if (!made) return;
+    for (const id of ["class-name", "attribute-search"]) $(id).value = "";
+    chosen.clear();
+    $("chosen").tBodies[0].replaceChildren();
+    $("attribute-matches").replaceChildren();
+  });
 }
 
 function uploadCsv() {

@@ -1,0 +1,151 @@
+"""The page of ``mgmrn serve`` in a real browser: Debian's headless Chromium (driven by
+Playwright) against the command itself on a tiny run. It uploads two demo images and reads
+their rankings, shows the attention behind a class, describes a new class in the panel and
+another by CSV, and reads the re-rankings, each against the library's own answer; any console
+error fails it. A screenshot is saved.
+
+Without a Chromium or Playwright the test skips, unless ``MGMRN_REQUIRE_DATA=1`` (CI, whose
+``.ci/run`` installs Chromium): then it fails.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+from typing import Any, Iterator
+
+import numpy as np
+import pytest
+
+from mgmrn.engine.predict import Predictor
+from test_report import run_dirs  # noqa: F401 - two tiny runs (session fixture)
+from test_report_browser import chromium  # noqa: F401 - Debian's chromium, or skip / fail
+
+# a class described in the panel (attribute, value) and one given by a CSV
+PANEL_CLASS, PANEL = "panel_class", [("shape=circle", 2.0), ("texture=stripes", 1.0)]
+CSV_CLASS, CSV = "csv_class", {"shape=square": 1.0, "texture=dots": 1.0, "size=large": 0.5}
+
+
+@pytest.fixture(scope="module")
+def server(chromium: str, run_dirs: list[Path], tmp_path_factory) -> Iterator[str]:  # noqa: F811
+    """``mgmrn serve`` on the first tiny run, on a free port of 127.0.0.1: its address."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    log = tmp_path_factory.mktemp("serve") / "serve.log"
+    with log.open("w") as handle:
+        process = subprocess.Popen([sys.executable, "-m", "mgmrn", "serve", str(run_dirs[0]), "--port", str(port)],
+                                   stdout=handle, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}/"
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                with urllib.request.urlopen(url + "health", timeout=5) as answer:
+                    assert json.load(answer) == {"status": "ok"}
+                break
+            except OSError:
+                assert process.poll() is None and time.monotonic() < deadline, log.read_text()
+                time.sleep(0.2)
+        yield url
+    finally:
+        process.terminate()
+        process.wait(30)
+
+
+def row(entry: dict[str, Any], probability: float) -> list[Any]:
+    """A ranked class as the page shows it: ``[class, "91.2%", tag]``."""
+    tag = "new" if entry["class"] in (PANEL_CLASS, CSV_CLASS) else "seen" if entry["seen"] else "unseen"
+    return [entry["class"], f"{100 * probability:.1f}%", tag]
+
+
+def expected(predictor: Predictor, images: list[Path]) -> list[list[list[Any]]]:
+    """Per image, the library's top five classes as the page shows them."""
+    return [[row(t, t["probability"]) for t in r["top"]] for r in predictor.predict(images)]
+
+
+def expected_both(run: Predictor, defined: Predictor, images: list[Path]) -> list[list[list[Any]]]:
+    """The same among the run's classes (calibrated) and the defined ones: the five best of both
+    rankings, with the softmax over all of them."""
+    pages = []
+    for image in images:
+        ranked = [*run.predict([image], top_k=len(run.classes))[0]["top"],
+                  *defined.predict([image], top_k=len(defined.classes))[0]["top"]]
+        scores = np.array([t["score"] for t in ranked])
+        probabilities = np.exp(scores - scores.max()) / np.exp(scores - scores.max()).sum()
+        pages.append([row(ranked[i], probabilities[i]) for i in np.argsort(-scores, kind="stable")[:5]])
+    return pages
+
+
+RANKINGS = """() => Array.from(document.querySelectorAll('.photo'), card =>
+    Array.from(card.querySelectorAll('.ranking li'), li =>
+        [li.dataset.class, li.querySelector('.probability').textContent, li.querySelector('.tag').textContent]))"""
+
+
+def rankings_become(page: Any, want: list[list[list[Any]]]) -> list[list[list[Any]]]:
+    """The page's rankings once their classes are those of ``want`` (they load in the background)."""
+    page.wait_for_function(f"want => JSON.stringify(({RANKINGS})().map(r => r.map(e => e[0]))) === "
+                           "JSON.stringify(want.map(r => r.map(e => e[0])))", arg=want, timeout=60_000)
+    return page.evaluate(RANKINGS)
+
+
+def test_the_page_ranks_explains_and_reranks_among_new_classes(chromium: str, server: str,  # noqa: F811
+                                                                run_dirs: list[Path], tmp_path: Path):  # noqa: F811
+    from playwright.sync_api import sync_playwright
+
+    run = run_dirs[0]
+    images = sorted((run.parent / "data").rglob("images/*/*.png"))[::40][:2]
+    own, defined = Predictor(run), Predictor(run)
+    attribute_names = own.attribute_names
+    values = np.zeros((2, len(attribute_names)))
+    for name, value in PANEL:
+        values[0, attribute_names.index(name)] = value
+    for name, value in CSV.items():
+        values[1, attribute_names.index(name)] = value
+    csv = tmp_path / "new_classes.csv"
+    csv.write_text(f"class,{','.join(attribute_names)}\n{CSV_CLASS},{','.join(map(str, values[1]))}\n")
+    problems: list[str] = []
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=chromium, args=["--no-sandbox"])
+        page = browser.new_page(viewport={"width": 1280, "height": 860})
+        page.on("console", lambda m: problems.append(f"console {m.type}: {m.text}") if m.type == "error" else None)
+        page.on("pageerror", lambda e: problems.append(f"page error: {e}"))
+        page.on("requestfailed", lambda r: problems.append(f"failed to load {r.url[:80]}"))
+        page.goto(server, wait_until="load")
+        page.wait_for_function("document.getElementById('run').textContent.includes('classes of the run')")
+        page.set_input_files("#files", [str(p) for p in images])
+        among_run = expected(own, images)
+        assert rankings_become(page, among_run) == among_run
+
+        page.locator(".photo").first.locator(".ranking li").nth(1).click()  # the attention behind a class
+        drawing = page.locator(".photo").first.locator(".attention img")
+        drawing.wait_for(timeout=60_000)
+        assert page.evaluate("img => img.complete && img.naturalWidth > 100", drawing.element_handle())
+
+        page.fill("#class-name", PANEL_CLASS)  # a new class in the panel: search, choose, set values
+        for i, (name, value) in enumerate(PANEL):
+            page.fill("#attribute-search", name.replace("=", " "))
+            page.locator("#attribute-matches li", has_text=name).first.click()
+            page.locator("#chosen input").nth(i).fill(str(value))
+        page.click("#define")
+        page.set_input_files("#csv", str(csv))  # and one from a CSV
+        page.wait_for_function("document.querySelectorAll('#defined li').length === 2")
+        defined.use_classes([PANEL_CLASS, CSV_CLASS], values)
+        among_new = expected(defined, images)
+        assert page.is_checked("input[name=among][value=defined]")
+        assert rankings_become(page, among_new) == among_new
+
+        page.check("input[name=among][value=both]")  # the new classes and the run's
+        both = expected_both(own, defined, images)
+        assert rankings_become(page, both) == both
+        page.locator(".photo").first.locator(".ranking li").first.click()
+        drawing.wait_for(timeout=60_000)
+        page.screenshot(path=str(tmp_path / "serve.png"), full_page=True)
+        browser.close()
+    assert problems == []
+    assert (tmp_path / "serve.png").stat().st_size > 20_000
