@@ -63,7 +63,7 @@ def time_schedule(args: argparse.Namespace, design: str, schedule: str) -> dict[
 
     train_epoch(model, loader(1), criterion, stepper, desc="warm-up")
     stats = train_epoch(model, loader(args.schedule_iters), criterion, stepper, desc=schedule)
-    return {"img_s": stats["img_s"], "seconds": stats["seconds"], "images": stats["images"]}
+    return {"img_s": stats.img_s, "seconds": stats.seconds, "images": stats.images}
 
 
 def main() -> None:

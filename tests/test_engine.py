@@ -310,18 +310,25 @@ def test_bad_input_exit_code_from_a_real_process():
 
 def test_ddp_two_processes_gather_each_test_image_once(tmp_path: Path):
     """torchrun with 2 CPU processes (gloo): training batches shared out, evaluation gathered
-    without duplicates; the metrics equal a single-process evaluation of the saved model."""
+    without duplicates (the metrics equal a single-process evaluation of the saved model),
+    results printed once. Learning rate 0 (the weights stay as initialised): the loss logged
+    by the 2 processes, each on half of the epoch's batches, equals one process's over all."""
+    settings = ("train.epochs=1", "data.batch_size=8", "train.max_batches=4", "train.lr=0")
     run = tmp_path / "ddp"
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
-           "-m", "mgmrn", "train", "demo", *tiny(tmp_path, "train.epochs=1", "data.batch_size=8"), "--output", str(run)]
+           "-m", "mgmrn", "train", "demo", *tiny(tmp_path, *settings), "--output", str(run)]
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-2000:]
+    assert proc.stdout.count("ZSL T1") == 1 and proc.stdout.count("run directory:") == 1
     ddp = json.loads((run / "metrics.json").read_text())
     out = tmp_path / "single.json"
     assert main(["eval", str(run), "--output", str(out)]) == 0
     single = json.loads(out.read_text())
     for key in ("zsl_top1", "gzsl_unseen", "gzsl_seen", "ausuc"):
         assert ddp[key] == pytest.approx(single[key], abs=1e-6)
+    assert main(["train", "demo", *tiny(tmp_path, *settings), "--output", str(tmp_path / "one")]) == 0
+    loss = {name: float(next(csv.DictReader((tmp_path / name / "log.csv").open()))["loss"]) for name in ("ddp", "one")}
+    assert loss["ddp"] == pytest.approx(loss["one"], rel=1e-5) and 0 < loss["one"] < 100
 
 
 def test_cache_key_follows_image_content_not_modification_times(tmp_path: Path):

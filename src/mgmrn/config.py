@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import math
 import os
 import types
 import typing
@@ -20,11 +21,16 @@ from typing import Any, Union
 
 import yaml
 
+from mgmrn.bounds import require
 from mgmrn.data.config import DataConfig
 from mgmrn.engine.config import EvalConfig, TrainConfig
 from mgmrn.engine.losses import LossConfig
 from mgmrn.errors import UserError
 from mgmrn.models.config import ModelConfig
+
+
+INT_LIMIT = 2**53  # the largest integer a config value may be (exact as a float, in JSON too)
+SEED_LIMIT = 2**32  # seeds lie in [0, 2**32): per-epoch seeds derived from them fit in 64 bits
 
 
 @dataclass
@@ -56,7 +62,12 @@ def _read_yaml(source: str, chain: tuple[str, ...] = ()) -> dict[str, Any]:
     elif path.suffix in (".yaml", ".yml") or path.exists():
         if not path.exists() or path.is_dir():
             raise UserError("config file not found", path)
-        text = path.read_text()
+        try:
+            text = path.read_text()
+        except UnicodeDecodeError as exc:
+            raise UserError(f"not a text file (byte {exc.start} is not UTF-8); a config is YAML", path) from None
+        except OSError as exc:
+            raise UserError(f"cannot read the config ({exc.strerror})", path) from None
         origin = str(path)
     else:
         raise UserError(
@@ -121,18 +132,14 @@ def _coerce(value: Any, hint: Any, key: str) -> Any:
             return value
         raise UserError(f"config key '{key}': expected true/false, got {value!r}")
     if hint is int:
-        if isinstance(value, int) and not isinstance(value, bool):
+        if isinstance(value, int) and not isinstance(value, bool) and abs(value) <= INT_LIMIT:
             return value
-        raise UserError(f"config key '{key}': expected an integer, got {value!r}")
+        raise UserError(f"config key '{key}': expected an integer (of at most 2**53 in size), got {value!r}")
     if hint is float:
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
-            return float(value)
-        if isinstance(value, str):  # YAML 1.1 reads 1e-4 (no dot) as a string
-            try:
-                return float(value)
-            except ValueError:
-                pass
-        raise UserError(f"config key '{key}': expected a number, got {value!r}")
+        number = _number(value)
+        if number is not None and math.isfinite(number):
+            return number
+        raise UserError(f"config key '{key}': expected a finite number, got {value!r}")
     if hint is str:
         if isinstance(value, (str, int, float)) and not isinstance(value, bool):
             return str(value)
@@ -152,11 +159,28 @@ def unknown_key(full: str, key: str, names: set[str]) -> str:
     return f"unknown config key '{full}'{guess} (known here: {', '.join(sorted(names))})"
 
 
+def _number(value: Any) -> float | None:
+    """``value`` as a float, or ``None`` if it is not a number."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        try:
+            return float(value)
+        except OverflowError:  # an integer beyond float's range
+            return None
+    if isinstance(value, str):  # YAML 1.1 reads 1e-4 (no dot) as a string
+        try:
+            return float(value)
+        except ValueError:
+            return None
+    return None
+
+
 def _build(cls: type, values: dict[str, Any], prefix: str = "") -> Any:
     hints = typing.get_type_hints(cls)
     names = {f.name for f in dataclasses.fields(cls)}
     kwargs = {}
     for key, value in values.items():
+        if not isinstance(key, str):
+            raise UserError(f"config section '{prefix or 'root'}': key {key!r} is not a name")
         full = f"{prefix}.{key}" if prefix else key
         if key not in names:
             if (prefix, key) in REMOVED_KEYS:
@@ -220,7 +244,9 @@ def upgrade_saved(values: dict[str, Any]) -> dict[str, Any]:
     """Give a config saved by an earlier version the old defaults of keys it lacks, and drop
     removed keys that were off (a UserError for one that was on)."""
     for (section, key), old in OLD_DEFAULTS.items():
-        values.setdefault(section, {}).setdefault(key, old)
+        part = values.setdefault(section, {})
+        if isinstance(part, dict):  # anything else is refused when the config is built
+            part.setdefault(key, old)
     for (section, key), off in REMOVED_KEYS.items():
         part = values.get(section)
         if not isinstance(part, dict) or key not in part:
@@ -272,6 +298,7 @@ def save_config(cfg: Config, path: str | Path) -> None:
 
 def validate(cfg: Config) -> None:
     """Cross-field checks; each section validates itself in ``__post_init__``."""
+    require("seed", cfg.seed, 0, SEED_LIMIT, below=True)
     stages = cfg.model.stages
     if isinstance(cfg.model.prototypes, list) and len(cfg.model.prototypes) != stages:
         raise UserError(

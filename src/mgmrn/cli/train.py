@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import shutil
 import time
 from pathlib import Path
 
@@ -21,6 +20,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from mgmrn.config import load_config
+    from mgmrn.engine.distributed import is_main
     from mgmrn.engine.trainer import Trainer
 
     if args.resume is not None:
@@ -34,29 +34,11 @@ def run(args: argparse.Namespace) -> int:
             raise UserError("give a CONFIG (preset name or YAML file) or --resume DIR")
         cfg = load_config(args.config, args.overrides)
         output = args.output or Path("runs") / f"{Path(args.config).stem}-{time.strftime('%Y%m%d-%H%M%S')}"
-        check_new_output(output, args.overwrite)
-    metrics = Trainer(cfg, output).run(resume=args.resume is not None)
-    print(format_metrics(metrics))
-    print(f"run directory: {output}")
+    metrics = Trainer(cfg, output).run(resume=args.resume is not None, overwrite=args.overwrite)
+    if is_main():  # under torchrun, once
+        print(format_metrics(metrics))
+        print(f"run directory: {output}")
     return 0
-
-
-def check_new_output(output: Path, overwrite: bool) -> None:
-    """A UserError unless ``output`` can take a new run; with ``overwrite`` the old run's files
-    (checkpoints, config, log, metrics, TensorBoard events) are removed first."""
-    from mgmrn.engine.checkpoint import LAST, SELECTED
-
-    if output.exists() and not output.is_dir():
-        raise UserError("--output must be a directory, and this is a file", output)
-    if not (output / LAST).exists():  # empty, or a run that failed before its first epoch
-        return
-    if not overwrite:
-        raise UserError("already holds a run: continue it with --resume, replace it with --overwrite, "
-                        "or choose another --output", output)
-    # nothing of the old run survives to be mistaken for the new one's
-    for name in ("config.yaml", SELECTED, LAST, "log.csv", "metrics.json"):
-        (output / name).unlink(missing_ok=True)
-    shutil.rmtree(output / "tb", ignore_errors=True)
 
 
 def format_metrics(m: dict) -> str:

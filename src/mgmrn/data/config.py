@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from mgmrn.data.synthetic import SyntheticConfig
+from mgmrn.bounds import require
 from mgmrn.errors import UserError
 
 FORMATS = ("xlsa17", "cub100", "folder", "synthetic")
@@ -55,7 +56,8 @@ class DataConfig:
     # image_size / crop_pct, then cropped to image_size (0.875: the usual ImageNet
     # evaluation; 1.0: the whole shorter side, i.e. all of a square image)
     crop_pct: float = 0.875
-    # images per training batch with the random sampler
+    # images per training batch with the random sampler, per process: under torchrun with N
+    # processes the global batch is N x batch_size and an epoch has 1/N as many steps
     batch_size: int = 32
     # training batches: random (shuffled) | episodic (ways classes x shots images each)
     sampler: str = "random"
@@ -94,6 +96,7 @@ class DataConfig:
         for key in ("val_classes", "val_images"):
             if not 0.0 <= getattr(self, key) < 1.0:
                 raise UserError(f"data.{key} must be in [0, 1), got {getattr(self, key)}")
+        require("data.val_seed", self.val_seed, 0)
         if self.val_classes > 0 and self.val_images == 0:
             raise UserError("data.val_images must be > 0 when data.val_classes > 0: validation H needs "
                             "held-out images of the training classes")

@@ -10,16 +10,25 @@ image list (absolute paths and a digest of each file's bytes); any change gives 
 while a copy of the same files with new modification times (a fresh checkout or copy of the
 data to the same place) keeps it. Files are written
 to a temporary name and renamed when complete.
+
+One process writes a cache at a time (an exclusive ``fcntl.flock`` on ``<key>/.lock``, which
+the operating system releases when the process ends, however it ends). Under that lock,
+:meth:`FeatureCache.repair` deletes what killed writes left (temporary files) and damaged
+files: a stage file whose size is not what its header says (cut short) or whose rows are not
+the image list's, an unreadable ``skipped.json``; they are then extracted again.
 """
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import hashlib
 import json
 import os
+import re
 import time
 from pathlib import Path
-from typing import Sequence
+from typing import Iterator, Sequence
 
 import numpy as np
 import torch
@@ -27,6 +36,9 @@ from torch import Tensor
 from torch.utils.data import DataLoader, Dataset
 
 from mgmrn.utils.io import write_json
+
+_STAGE = re.compile(r"^stage-\d+\.npy$")
+_TEMP = re.compile(r"^stage-\d+\.tmp(\d+)\.npy$")  # extract()'s temporary files: the writer's pid
 from mgmrn.utils.progress import progress
 
 
@@ -74,9 +86,52 @@ class FeatureCache:
     def skipped(self) -> set[str]:
         """Images the extraction could not read (they have no maps; see ``data.on_corrupt``)."""
         if self._skipped is None:
-            found = self.skipped_file.is_file()
-            self._skipped = set(json.loads(self.skipped_file.read_text())) if found else set()
+            self._skipped = set(self._read_skipped() or []) if self.skipped_file.is_file() else set()
         return self._skipped
+
+    @contextlib.contextmanager
+    def locked(self) -> Iterator[None]:
+        """Inside: this process is the cache's only writer (waits for another one's extraction)."""
+        self.folder.mkdir(parents=True, exist_ok=True)
+        with open(self.folder / ".lock", "a") as handle:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            yield  # closing the file releases the lock
+
+    def repair(self, stages: int) -> list[str]:
+        """Under :meth:`locked`: delete the leftovers of killed writes, and damaged files (so
+        that they are extracted again); returns the damaged files' names."""
+        for entry in self.folder.iterdir():
+            temp = _TEMP.match(entry.name)
+            written = entry.name.startswith(".") and entry.name.endswith(".tmp")  # utils/io.py's
+            if (temp and not _alive(int(temp.group(1)))) or written:
+                entry.unlink(missing_ok=True)
+        damaged = [self.file(k) for k in range(1, stages + 1) if self.file(k).is_file() and not self._intact(self.file(k))]
+        if self.skipped_file.is_file() and self._read_skipped() is None:  # which images have no maps is lost
+            damaged = [self.skipped_file, *(p for p in self.folder.iterdir() if _STAGE.match(p.name))]
+        for path in damaged:
+            path.unlink()
+        self._skipped = None
+        return [path.name for path in damaged]
+
+    def _intact(self, path: Path) -> bool:
+        """Whether a stage file holds one row per image and is as long as its header says."""
+        try:
+            with open(path, "rb") as handle:
+                version = np.lib.format.read_magic(handle)
+                read = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+                shape, _, dtype = read(handle)
+                size = handle.tell() + int(np.prod(shape)) * dtype.itemsize
+        except (OSError, ValueError):
+            return False
+        return len(shape) == 4 and shape[0] == len(self.paths) and path.stat().st_size == size
+
+    def _read_skipped(self) -> list[str] | None:
+        """``skipped.json``'s list of image paths, or ``None`` when it is not one."""
+        try:
+            skipped = json.loads(self.skipped_file.read_text())
+        except (OSError, ValueError):
+            return None
+        return skipped if isinstance(skipped, list) and all(isinstance(p, str) for p in skipped) else None
 
     def missing(self, stages: int) -> list[int]:
         """Stage numbers (counted from the last, 1-based) not cached yet."""
@@ -137,3 +192,14 @@ class CachedMaps(Dataset):
         r = self.rows[i]
         maps = [torch.from_numpy(np.array(a[r], dtype=np.float32)) for a in self.arrays]
         return maps, int(self.labels[i]), i
+
+
+def _alive(pid: int) -> bool:
+    """Whether process ``pid`` is running (the writer of a temporary file)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True

@@ -5,7 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Optional
 
+from mgmrn.bounds import FLOAT32_MAX, require
 from mgmrn.errors import UserError
+
+GRID_POINTS = 1_000_000  # the most gammas eval.gamma_steps may sweep
 
 
 @dataclass
@@ -52,10 +55,16 @@ class TrainConfig:
             raise UserError(f"train.schedule must be joint or per-stage, got '{self.schedule}'")
         if self.amp not in ("auto", "bf16", "fp16", "none"):
             raise UserError(f"train.amp must be auto, bf16, fp16 or none, got '{self.amp}'")
-        if self.frozen_epochs < 0:
-            raise UserError(f"train.frozen_epochs must be >= 0, got {self.frozen_epochs}")
         if self.select not in ("val", "last"):
             raise UserError(f"train.select must be val or last, got '{self.select}'")
+        for key in ("lr", "head_lr", "weight_decay"):
+            require(f"train.{key}", getattr(self, key), 0.0, FLOAT32_MAX)
+        require("train.momentum", self.momentum, 0.0, 1.0, below=True)
+        require("train.gamma", self.gamma, 0.0, 1.0, above=True)
+        require("train.epochs", self.epochs, 1)
+        require("train.step_size", self.step_size, 1)
+        for key in ("frozen_epochs", "max_batches", "workers"):
+            require(f"train.{key}", getattr(self, key), 0)
 
 
 @dataclass
@@ -76,6 +85,13 @@ class EvalConfig:
     def __post_init__(self) -> None:
         if self.gamma_steps and len(self.gamma_steps) != 3:
             raise UserError(f"eval.gamma_steps must be [] or [lo, hi, step], got {self.gamma_steps}")
+        if self.gamma_steps:
+            lo, hi, step = self.gamma_steps
+            require("eval.gamma_steps' step", step, 0.0, above=True)
+            require("eval.gamma_steps' hi", hi, lo)
+            require("eval.gamma_steps' number of gammas", (hi - lo) / step + 1, 1, GRID_POINTS)
+        require("eval.batch_size", self.batch_size, 1)
+        require("eval.gamma", self.gamma, -FLOAT32_MAX, FLOAT32_MAX)
         if self.calibration not in ("val", "test-sweep", "fixed"):
             raise UserError(
                 f"eval.calibration must be val, test-sweep or fixed, got '{self.calibration}'"

@@ -64,3 +64,12 @@ def gather_rows(index: torch.Tensor, rows: torch.Tensor, n: int) -> tuple[torch.
         out[idx] = part
     return out, present
 
+
+def all_sum(values: list[float]) -> list[float]:
+    """Each value summed over the processes (the values themselves without DDP)."""
+    if not dist.is_initialized():
+        return values
+    device = torch.device("cuda", torch.cuda.current_device()) if dist.get_backend() == "nccl" else None
+    total = torch.tensor(values, dtype=torch.float64, device=device)
+    dist.all_reduce(total)
+    return total.tolist()

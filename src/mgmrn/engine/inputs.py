@@ -186,22 +186,27 @@ class Inputs:
 def open_cache(cfg: Config, model: MgMRN, images: ImageSource, paths: list[str], fingerprint: bytes,
                mirror: bool) -> FeatureCache:
     """The cache of ``paths`` (``fingerprint``: their :func:`images_fingerprint`) through the
-    test transform (of the mirror images with ``mirror``), extracted by the main process if
-    missing; a UserError if it left unreadable images out and ``data.on_corrupt`` is ``stop``."""
+    test transform (of the mirror images with ``mirror``), repaired and extracted by the main
+    process where missing; a UserError if it left unreadable images out and
+    ``data.on_corrupt`` is ``stop``."""
     bb, L = model.backbone, model.num_stages
     transform = images.transform(train=False, mirror=mirror)
     key = cache_key(cfg.model.backbone, bb.weights_id, cfg.data.image_size, repr(transform), fingerprint)
     cache = FeatureCache((Path(cfg.train.cache_dir) if cfg.train.cache_dir else default_cache_dir()) / key, paths)
     what = "mirrored images" if mirror else "images"
-    if cache.missing(L) and is_main():
-        loader = make_loader([(p, 0) for p in paths], transform, cfg.eval.batch_size, train=False,
-                             workers=cfg.train.workers, on_corrupt=cfg.data.on_corrupt)
-        rate = cache.extract(bb.to(images.batching.device), loader, L, images.batching.device)
-        skipped = f" ({len(cache.skipped)} unreadable, left out)" if cache.skipped else ""
-        print(f"feature cache: extracted {len(paths) - len(cache.skipped)} {what}{skipped} at {rate:.1f} img/s "
-              f"into {cache.folder}")
-    elif is_main():
-        print(f"feature cache{' (mirrored images)' if mirror else ''}: reusing {cache.folder}")
+    if is_main():
+        with cache.locked():
+            for name in cache.repair(L):
+                print(f"feature cache: {cache.folder / name} was damaged (cut short or unreadable); extracting again")
+            if cache.missing(L):
+                loader = make_loader([(p, 0) for p in paths], transform, cfg.eval.batch_size, train=False,
+                                     workers=cfg.train.workers, on_corrupt=cfg.data.on_corrupt)
+                rate = cache.extract(bb.to(images.batching.device), loader, L, images.batching.device)
+                skipped = f" ({len(cache.skipped)} unreadable, left out)" if cache.skipped else ""
+                print(f"feature cache: extracted {len(paths) - len(cache.skipped)} {what}{skipped} at {rate:.1f} "
+                      f"img/s into {cache.folder}")
+            else:
+                print(f"feature cache{' (mirrored images)' if mirror else ''}: reusing {cache.folder}")
     barrier()  # other processes wait for the main one's extraction
     cache.arrays = cache.open(L)
     if cache.skipped and cfg.data.on_corrupt == "stop":

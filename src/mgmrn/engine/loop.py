@@ -5,11 +5,13 @@ from __future__ import annotations
 import contextlib
 import math
 import time
+from dataclasses import dataclass
 from typing import Callable, Iterable
 
 import torch
 from torch import Tensor, nn
 
+from mgmrn.engine.distributed import all_sum
 from mgmrn.engine.inputs import Batch
 from mgmrn.engine.losses import Criterion
 from mgmrn.engine.step import Stepper
@@ -17,10 +19,33 @@ from mgmrn.errors import UserError
 from mgmrn.utils.progress import progress
 
 
+@dataclass
+class EpochStats:
+    """What an epoch of training did: its loss summed over the images, images, seconds."""
+
+    loss_sum: float
+    images: int
+    seconds: float
+
+    @property
+    def loss(self) -> float:
+        """The mean loss per image."""
+        return self.loss_sum / self.images
+
+    @property
+    def img_s(self) -> float:
+        return self.images / max(self.seconds, 1e-9)
+
+    def over_processes(self) -> "EpochStats":
+        """Loss and images summed over the DDP processes (each trained its share of the epoch)."""
+        loss_sum, images = all_sum([self.loss_sum, float(self.images)])
+        return EpochStats(loss_sum, int(images), self.seconds)
+
+
 def train_epoch(model: nn.Module, batches: Iterable[Batch], criterion: Criterion, stepper: Stepper,
-                desc: str = "train") -> dict[str, float]:
+                desc: str = "train") -> EpochStats:
     """One pass over ``batches``; per batch, one step per part of ``criterion`` (Eq. 13's sum,
-    or each stage's loss in turn). Returns the mean loss per image, images, seconds, img/s."""
+    or each stage's loss in turn)."""
     total, count, start = 0.0, 0, time.perf_counter()
     bar = progress(batches, desc)
     for inputs, labels, _ in bar:
@@ -37,8 +62,7 @@ def train_epoch(model: nn.Module, batches: Iterable[Batch], criterion: Criterion
     if count == 0:
         raise UserError(f"no training batch in '{desc}': the epoch has fewer batches than processes "
                         "(raise train.max_batches, or lower data.batch_size or the process count)")
-    seconds = time.perf_counter() - start
-    return {"loss": total / count, "images": count, "seconds": seconds, "img_s": count / max(seconds, 1e-9)}
+    return EpochStats(total, count, time.perf_counter() - start)
 
 
 @torch.no_grad()

@@ -9,7 +9,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from mgmrn.errors import UserError
+from mgmrn.bounds import FLOAT32_MAX, require
 from mgmrn.models.scoring import stage_scores
 
 if TYPE_CHECKING:
@@ -27,8 +27,8 @@ class LossConfig:
     sc_weight: float = 0.0
 
     def __post_init__(self) -> None:
-        if self.sc_weight < 0:
-            raise UserError(f"loss.sc_weight must be >= 0, got {self.sc_weight}")
+        for key in ("ar_weight", "sc_weight"):
+            require(f"loss.{key}", getattr(self, key), 0.0, FLOAT32_MAX)
 
 
 def semantic_cross_entropy(logits: Tensor, targets: Tensor) -> Tensor:

@@ -8,6 +8,8 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from mgmrn.errors import UserError
+
 
 def amp_dtype(device: torch.device, amp: str) -> torch.dtype | None:
     """The autocast dtype: on GPU ``auto`` = bf16 where supported, else fp16; on CPU only
@@ -60,6 +62,11 @@ class Stepper:
                 "scaler": None if self.scaler is None else self.scaler.state_dict()}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        self.optimizer.load_state_dict(state["optimizer"])  # rates: set from the config each epoch
-        if self.scaler is not None and state.get("scaler"):
-            self.scaler.load_state_dict(state["scaler"])
+        """Restore a checkpoint's entries; a UserError if they do not fit this optimiser."""
+        try:
+            self.optimizer.load_state_dict(state["optimizer"])  # rates: set from the config each epoch
+            if self.scaler is not None and state.get("scaler"):
+                self.scaler.load_state_dict(state["scaler"])
+        except (KeyError, TypeError, ValueError) as exc:
+            raise UserError(f"the checkpoint's optimiser state does not fit this run ({type(exc).__name__}: "
+                            f"{str(exc).splitlines()[0] if str(exc) else 'missing'})") from None

@@ -32,6 +32,7 @@ from mgmrn.engine.loop import train_epoch
 from mgmrn.engine.losses import Criterion
 from mgmrn.engine.metrics import Calibration, stage_metrics
 from mgmrn.engine.optim import build_optimizer, set_learning_rates
+from mgmrn.engine.rundir import RunFolder
 from mgmrn.engine.step import Stepper
 from mgmrn.errors import UserError
 from mgmrn.models.mgmrn import MgMRN
@@ -124,8 +125,21 @@ class Trainer:
         self.criterion = Criterion.for_run(cfg, self.attributes, phase.seen, self.model.num_stages).to(self.device)
 
     # ------------------------------------------------------------------ running
-    def run(self, resume: bool = False) -> dict[str, Any]:
-        self.output.mkdir(parents=True, exist_ok=True)
+    def run(self, resume: bool = False, overwrite: bool = False) -> dict[str, Any]:
+        """Train and test in ``output``, which this run owns while it lasts (:class:`RunFolder`):
+        a new run needs a folder without a run in it, or ``overwrite`` (the old run's files go
+        first); ``resume`` continues the run from its ``last.pt``."""
+        folder = RunFolder(self.output)
+        try:
+            if is_main():
+                folder.claim()
+                folder.start(resume, overwrite)
+            barrier()
+            return self._run(resume)
+        finally:
+            folder.release()
+
+    def _run(self, resume: bool) -> dict[str, Any]:
         resumed = self._resumed() if resume else None
         if resumed is None and is_main():
             save_config(self.cfg, self.output / "config.yaml")
@@ -151,22 +165,24 @@ class Trainer:
 
     def _resumed(self) -> dict[str, Any]:
         """The state of ``last.pt``, for ``--resume``; the run state is restored from it."""
-        last = self.output / LAST
-        if not last.is_file():
-            raise UserError(f"nothing to resume: no {LAST}", self.output)
-        resumed = load_checkpoint(last)
-        self.state = RunState(**resumed["run_state"])
+        resumed = load_checkpoint(self.output / LAST)
+        try:
+            self.state = RunState(**resumed["run_state"])
+        except (KeyError, TypeError):
+            raise UserError("damaged checkpoint: no run state to resume from", self.output / LAST) from None
         return resumed
 
     def _train_phase(self, phase: Phase) -> None:
         for epoch in range(self.state.epoch, phase.epochs):
             source = self._start_epoch(epoch)
             seed = self.cfg.seed * 1000 + epoch
+            desc = f"{phase.name} {epoch + 1}/{phase.epochs}"
             stats = train_epoch(self.net, source.train_batches(phase.samples, seed), self.criterion, self.stepper,
-                                desc=f"{phase.name} {epoch + 1}/{phase.epochs}")
+                                desc).over_processes()
+            self._check_weights(desc)
             row: dict[str, Any] = {"phase": phase.name, "epoch": epoch + 1,
                                    "lr": self.stepper.optimizer.param_groups[0]["lr"],
-                                   "loss": stats["loss"], "img_s": stats["img_s"], "seconds": stats["seconds"]}
+                                   "loss": stats.loss, "img_s": stats.img_s, "seconds": stats.seconds}
             keep = epoch == phase.epochs - 1
             if phase.validate:
                 val = self._validate(source)
@@ -182,6 +198,15 @@ class Trainer:
                     save_checkpoint(self.output / SELECTED, self.checkpoint_payload())
                 self._save_last()
             barrier()
+
+    def _check_weights(self, desc: str) -> None:
+        """Stop before a diverged model is saved: a step can turn the weights non-finite
+        after a finite loss (the saved checkpoints keep the last epoch that was finite)."""
+        bad = [name for name, t in self.model.state_dict().items()
+               if t.is_floating_point() and not bool(torch.isfinite(t).all())]
+        if bad:
+            raise UserError(f"training diverged in '{desc}': {len(bad)} weight tensors are not finite "
+                            f"(e.g. {bad[0]}); {LAST} keeps the last finite epoch; lower train.lr")
 
     def _start_epoch(self, epoch: int) -> InputSource:
         """Seed, learning rates and train/eval modes of ``epoch``; returns what it reads:
@@ -255,7 +280,11 @@ class Trainer:
 
     def _restore(self, state: dict[str, Any], phase: Phase) -> None:
         """Weights and optimiser state of ``last.pt`` into the fresh ``phase``."""
-        self.model.load_state_dict(state["model"])
+        try:
+            self.model.load_state_dict(state["model"])
+        except RuntimeError:
+            raise UserError("its weights do not fit the model of the config resumed with (a model.* key "
+                            "changed with --set?)", self.output / LAST) from None
         self.stepper.load_state_dict(state)
         if self.state.epoch >= phase.epochs and is_main():
             print(f"resume: phase '{phase.name}' already has {self.state.epoch} epochs "

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Optional, Union
 
+from mgmrn.bounds import FLOAT32_MAX, require
 from mgmrn.errors import UserError
 
 VARIANTS = ("baseline", "mgm-no-rfm", "mgm", "mrm-no-scab", "full")
@@ -82,6 +83,12 @@ class ModelConfig:
             raise UserError(f"model.norm_position must be tokens or maps, got '{self.norm_position}'")
         if self.attribute_embedding not in ("paper", "free"):
             raise UserError(f"model.attribute_embedding must be paper or free, got '{self.attribute_embedding}'")
+        require("model.scale", self.scale, 0.0, FLOAT32_MAX, above=True)
+        for key in ("hidden", "query_dim", "spatial_kernel", "channel_reduction"):
+            require(f"model.{key}", getattr(self, key), 1)
+        require("model.channels", self.channels, 0)
+        if self.spatial_kernel % 2 == 0:
+            raise UserError(f"model.spatial_kernel must be odd (the mask keeps the map's size), got {self.spatial_kernel}")
         protos = self.prototypes if isinstance(self.prototypes, list) else [self.prototypes]
         if any(p < 1 for p in protos):
             raise UserError(f"model.prototypes must be >= 1, got {self.prototypes}")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import math
 
 import torch
@@ -60,7 +61,9 @@ class RegionFeatureMining(nn.Module):
     def assignments(self, f: Tensor) -> Tensor:
         """Eq. (1) for this stage's prototypes, (B, M, H, W), computed in at least float32."""
         dtype = torch.promote_types(f.dtype, torch.float32)
-        with torch.autocast(f.device.type, enabled=False):  # autocast would run the einsum in bf16
+        # autocast would run the einsum in bf16; the meta device (FLOP counting) has no autocast
+        meta = f.device.type == "meta"
+        with contextlib.nullcontext() if meta else torch.autocast(f.device.type, enabled=False):
             a = region_assignments(f.to(dtype), self.prototypes.to(dtype), self.sigma.to(dtype))
         return a.to(f.dtype)
 
