@@ -137,7 +137,7 @@ def run_eszsl(args: argparse.Namespace) -> dict[str, Any]:
     from mgmrn.config import load_config
     from mgmrn.data.build import build_data
     from mgmrn.engine.inputs import Inputs
-    from mgmrn.engine.metrics import evaluate_scores
+    from mgmrn.engine.metrics import Calibration, evaluate_scores
     from mgmrn.engine.trainer import build_model
 
     start = time.perf_counter()
@@ -145,11 +145,11 @@ def run_eszsl(args: argparse.Namespace) -> dict[str, Any]:
     cfg = load_config(args.preset, ["model.variant=baseline", *args.set, "eval.tta_flip=false"])
     data = build_data(cfg.data)
     model = build_model(cfg, data)
-    inputs = Inputs.create(cfg, data, model, torch.device("cpu"))
-    last = inputs.cache.arrays[-1]  # (N, C, h, w) float16, memory-mapped
+    cache = Inputs.create(cfg, data, model, torch.device("cpu")).cached.cache
+    last = cache.arrays[-1]  # (N, C, h, w) float16, memory-mapped
 
     def features(samples):
-        rows = np.asarray([inputs.cache.row[p] for p, _ in samples])
+        rows = np.asarray([cache.row[p] for p, _ in samples])
         return np.asarray(last[np.sort(rows)], dtype=np.float32).mean((2, 3))[np.argsort(np.argsort(rows))], \
             np.asarray([y for _, y in samples])
 
@@ -169,9 +169,8 @@ def run_eszsl(args: argparse.Namespace) -> dict[str, Any]:
     x_tu, y_tu = features(data.test_unseen)
     final = ESZSL().fit(x_tr, y_tr, attributes, choice.gamma, choice.lam)
     scores = final.scores(np.concatenate([x_ts, x_tu]), attributes)
-    metrics = evaluate_scores(scores, np.concatenate([y_ts, y_tu]), data.seen, data.unseen, calibration="val",
-                              val_scores=val_scores, val_labels=val_labels,
-                              val_seen=v.val_seen_classes, val_unseen=v.val_unseen_classes)
+    metrics = evaluate_scores(scores, np.concatenate([y_ts, y_tu]), data.seen, data.unseen, Calibration("val"),
+                              val=(val_scores, val_labels, v.val_seen_classes, v.val_unseen_classes))
     return {"metrics": {k: metrics[k] for k in (*KEYS, "gamma")},
             "eszsl": {"gamma": choice.gamma, "lambda": choice.lam, "val_zsl_top1": 100 * choice.val_zsl_top1,
                       "feature_dim": int(x_tr.shape[1]),
