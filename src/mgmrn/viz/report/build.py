@@ -49,7 +49,7 @@ def write_report(folders: Sequence[str | Path], output: str | Path) -> Path:
         found = make(runs, preds)
         if found is None:
             continue
-        png = None if found.figure is None else write_figure(found.figure, output, found.name)
+        png = write_figure(found.figure, output, found.name)
         for name, content in found.files.items():
             with atomic_open(output / name, "wb") as handle:
                 handle.write(content)

@@ -30,7 +30,7 @@ class Section:
     name: str
     title: str
     caption: str
-    figure: Figure | None = None
+    figure: Figure
     html: str = ""
     files: dict[str, bytes] = field(default_factory=dict)
     inline: bool = True
@@ -48,21 +48,20 @@ def table(header: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
     return f"<table><tr>{head}</tr>{body}</table>"
 
 
-def _section(section: Section, png: bytes | None) -> str:
+def _section(section: Section, png: bytes) -> str:
     parts = [f'<h2 id="{section.name}">{html.escape(section.title)}</h2>',
              f"<p>{html.escape(section.caption)}</p>"]
-    if png is not None and section.inline:
+    if section.inline:
         data = base64.b64encode(png).decode("ascii")
         parts.append(f'<img src="data:image/png;base64,{data}" alt="{html.escape(section.title)}">')
     parts.append(section.html)
-    if png is not None:
-        parts.append(f'<p class="note">Files: <a href="{section.name}.png">{section.name}.png</a>, '
-                     f'<a href="{section.name}.svg">{section.name}.svg</a></p>')
+    parts.append(f'<p class="note">Files: <a href="{section.name}.png">{section.name}.png</a>, '
+                 f'<a href="{section.name}.svg">{section.name}.svg</a></p>')
     return "\n".join(parts)
 
 
-def page(title: str, intro: str, sections: Sequence[tuple[Section, bytes | None]]) -> str:
-    """The whole page: ``sections`` with their PNG (None: no figure), a table of contents first."""
+def page(title: str, intro: str, sections: Sequence[tuple[Section, bytes]]) -> str:
+    """The whole page: ``sections`` with their figure's PNG, a table of contents first."""
     contents = "".join(f'<li><a href="#{s.name}">{html.escape(s.title)}</a></li>' for s, _ in sections)
     body = "\n".join(_section(s, png) for s, png in sections)
     return (f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'

@@ -48,10 +48,6 @@ class Predictions:
         """(N, K): Eq. 14's score, summed over stages (in the order evaluation sums them)."""
         return torch.from_numpy(self.stage_scores()).sum(1).numpy()
 
-    def unseen_rows(self) -> np.ndarray:
-        """Rows of the images of unseen classes."""
-        return np.flatnonzero(np.isin(self.labels, self.data.unseen))
-
 
 def cache_key(model: Path, data: ZSLData) -> str:
     """What the predictions depend on: the model file's bytes and the test images."""
