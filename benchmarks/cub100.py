@@ -125,7 +125,7 @@ def run_mgmrn(name: str, overrides: list[str], seed: int, args: argparse.Namespa
     cfg = load_config(args.preset, all_overrides)
     output = args.out / "runs" / f"{_bench.slug(name)}-seed{seed}"
     start = time.perf_counter()
-    metrics = Trainer(cfg, output).run()
+    metrics = Trainer(cfg, output).run(overwrite=True)  # a stopped run starts again
     return {"metrics": {k: metrics[k] for k in (*KEYS, "gamma", "selected_epoch")},
             "stages": metrics.get("stages"), "overrides": all_overrides, "output": str(output),
             "seconds": time.perf_counter() - start}

@@ -53,7 +53,7 @@ def run(name: str, seed: int, out: Path) -> dict[str, Any]:
     cfg = load_config(preset, ["train.refit=false", *overrides, f"seed={seed}"])
     folder = out / "runs" / f"{_bench.slug(name)}-seed{seed}"
     start = time.perf_counter()
-    m = Trainer(cfg, folder).run()
+    m = Trainer(cfg, folder).run(overwrite=True)
     rows = [r for r in csv.DictReader((folder / "log.csv").open()) if r["phase"] == "select"]
     best = max(rows, key=lambda r: float(r["val_h"]))
     return {"name": name, "seed": seed, "preset": preset, "over": overrides,

@@ -39,7 +39,7 @@ class DataConfig:
     w2v: str = ""
     # subtract the mean attribute vector (GloVe vectors of CUB's attribute phrases have a
     # mean pairwise cosine of 0.55; centred, about 0): decorrelates the VSD's queries and
-    # Eq. 10's V = w_att W. Not in the paper (default off); see BENCHMARKS.md
+    # Eq. 10's V = w_att W. Not in the paper (default off); see docs/notebook.md
     center_vectors: bool = False
     # file of attribute names (one per line, optionally "<id> <name>"); "" = the format's
     # default (folder: the CSV header; CUB: attributes.txt when found; else attribute_<i>)
