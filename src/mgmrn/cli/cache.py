@@ -19,6 +19,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from mgmrn.errors import UserError
+from mgmrn.utils.process import alive
 
 _WRITER = re.compile(r"\.tmp(\d+)\.npy$")  # FeatureCache.extract's temporary files
 
@@ -54,17 +55,6 @@ def cache_folders() -> dict[str, Path]:
     from mgmrn.engine.cache import default_cache_dir
 
     return {"features": default_cache_dir(), "synthetic": data_cache_root(DataConfig()) / "synthetic"}
-
-
-def alive(pid: int) -> bool:
-    """Whether process ``pid`` is running."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def describe(kind: str, folder: Path) -> Entry:

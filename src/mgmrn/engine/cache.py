@@ -36,6 +36,7 @@ from torch import Tensor
 from torch.utils.data import DataLoader, Dataset
 
 from mgmrn.utils.io import write_json
+from mgmrn.utils.process import alive
 
 _STAGE = re.compile(r"^stage-\d+\.npy$")
 _TEMP = re.compile(r"^stage-\d+\.tmp(\d+)\.npy$")  # extract()'s temporary files: the writer's pid
@@ -103,7 +104,7 @@ class FeatureCache:
         for entry in self.folder.iterdir():
             temp = _TEMP.match(entry.name)
             written = entry.name.startswith(".") and entry.name.endswith(".tmp")  # utils/io.py's
-            if (temp and not _alive(int(temp.group(1)))) or written:
+            if (temp and not alive(int(temp.group(1)))) or written:
                 entry.unlink(missing_ok=True)
         damaged = [self.file(k) for k in range(1, stages + 1) if self.file(k).is_file() and not self._intact(self.file(k))]
         if self.skipped_file.is_file() and self._read_skipped() is None:  # which images have no maps is lost
@@ -192,14 +193,3 @@ class CachedMaps(Dataset):
         r = self.rows[i]
         maps = [torch.from_numpy(np.array(a[r], dtype=np.float32)) for a in self.arrays]
         return maps, int(self.labels[i]), i
-
-
-def _alive(pid: int) -> bool:
-    """Whether process ``pid`` is running (the writer of a temporary file)."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
