@@ -5,6 +5,7 @@ line of JSON, and the server goes on), concurrent clients, and the command line.
 from __future__ import annotations
 
 import base64
+import importlib.util
 import io
 import json
 import subprocess
@@ -18,7 +19,14 @@ import numpy as np
 import pytest
 from PIL import Image
 
-pytest.importorskip("fastapi", reason='the serve extra is not installed (pip install -e ".[test]")')
+from conftest import REQUIRED
+
+if importlib.util.find_spec("fastapi") is None:
+    MISSING = 'the serve extra is not installed (pip install -e ".[test]")'
+    if REQUIRED:
+        pytest.fail(f"{MISSING}, and MGMRN_REQUIRE_DATA is set", pytrace=False)
+    pytest.skip(MISSING, allow_module_level=True)
+
 from fastapi.testclient import TestClient  # noqa: E402
 
 from mgmrn.cli.main import main  # noqa: E402
@@ -240,6 +248,7 @@ BAD = {
 
 
 @pytest.mark.parametrize("case", list(BAD))
+@pytest.mark.filterwarnings("ignore::PIL.Image.DecompressionBombWarning")  # refused, as the reader is meant to
 def test_bad_input_is_one_line_of_json_and_the_server_goes_on(case: str, client: TestClient,
                                                               predictor: Predictor, images: list[Path], monkeypatch):
     request, status, message = BAD[case]
@@ -264,6 +273,17 @@ def test_eight_concurrent_clients_get_the_answers_of_one(predictor: Predictor, i
             got = list(pool.map(ask, images[:8] * 3))
     for answer, want in zip(got, expected * 3):
         assert_same_ranking(answer["top"], want["top"])
+
+
+def test_the_model_itself_answers_concurrent_threads_alike(predictor: Predictor, images: list[Path]):
+    """What state.py says: one module in eval mode gives each of several threads calling it at
+    once the answer it gives one alone (the server still makes one call at a time)."""
+    inputs = [predictor.load_image(p) for p in images[:8]]
+    alone = [predictor.rank(x[None], 3)[0] for x in inputs]
+    with ThreadPoolExecutor(4) as pool:
+        together = list(pool.map(lambda x: predictor.rank(x[None], 3)[0], inputs * 2))
+    for got, want in zip(together, alone * 2):
+        assert_same_ranking(got, want)
 
 
 def test_the_api_takes_uploads_only(client: TestClient):

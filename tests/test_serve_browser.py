@@ -10,6 +10,7 @@ Without a Chromium or Playwright the test skips, unless ``MGMRN_REQUIRE_DATA=1``
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import socket
 import subprocess
@@ -24,7 +25,7 @@ import pytest
 
 from mgmrn.engine.predict import Predictor
 from test_report import run_dirs  # noqa: F401 - two tiny runs (session fixture)
-from test_report_browser import chromium  # noqa: F401 - Debian's chromium, or skip / fail
+from test_report_browser import chromium, unavailable  # noqa: F401 - Debian's chromium, or skip / fail
 
 # a class described in the panel (attribute, value) and one given by a CSV
 PANEL_CLASS, PANEL = "panel_class", [("shape=circle", 2.0), ("texture=stripes", 1.0)]
@@ -34,6 +35,8 @@ CSV_CLASS, CSV = "csv_class", {"shape=square": 1.0, "texture=dots": 1.0, "size=l
 @pytest.fixture(scope="module")
 def server(chromium: str, run_dirs: list[Path], tmp_path_factory) -> Iterator[str]:  # noqa: F811
     """``mgmrn serve`` on the first tiny run, on a free port of 127.0.0.1: its address."""
+    if importlib.util.find_spec("fastapi") is None:
+        unavailable('the serve extra is not installed (pip install -e ".[test]")')
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
