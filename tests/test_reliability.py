@@ -263,3 +263,9 @@ def test_a_feature_cache_cut_short_is_extracted_again(tmp_path: Path, capsys):
     assert stage.stat().st_size == full
     again = json.loads(out.read_text())
     assert all(again[k] == pytest.approx(metrics[k], abs=1e-9) for k in ("zsl_top1", "gzsl_h", "ausuc"))
+
+
+def test_a_model_override_that_changes_the_architecture_is_one_line(run_dir: Path, capsys):
+    hidden = torch.load(run_dir / "model.pt", weights_only=False)["config"]["model"]["hidden"]
+    one_line_error(capsys, ["eval", str(run_dir), "--set", f"model.hidden={hidden + 8}"],
+                   "the saved weights do not fit the model the configuration describes")

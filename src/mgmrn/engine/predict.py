@@ -26,7 +26,12 @@ def model_from_checkpoint(state: dict[str, Any]) -> tuple[MgMRN, Config]:
     vectors = state.get("attribute_vectors")
     model_cfg = dataclasses.replace(cfg.model, pretrained="none")
     model = MgMRN(model_cfg, len(state["attribute_names"]), vectors)
-    model.load_state_dict(state["model"])
+    try:
+        model.load_state_dict(state["model"])
+    except RuntimeError as exc:  # shapes of another model: e.g. a model.* override at evaluation
+        detail = str(exc).splitlines()[1].strip() if len(str(exc).splitlines()) > 1 else str(exc)
+        raise UserError(f"the saved weights do not fit the model the configuration describes "
+                        f"(a model.* override changes the architecture?): {detail}") from None
     # Frozen-backbone runs keep their pretrained weights: the feature cache stays valid.
     model.backbone.weights_id = state.get("weights_id", model.backbone.weights_id)
     return model.eval(), cfg
