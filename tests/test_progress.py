@@ -29,6 +29,8 @@ def test_epoch_clock_counts_validation_and_restarts_per_phase():
     assert clock.left(0.25, now=105.0) == pytest.approx(20.0 * 1.75)
     clock.begin("refit", 1, 2, now=200.0)  # a new run of the same phase, too
     assert clock.left(0.5, now=210.0) == pytest.approx(20.0 * 1.5)
+    clock.later = 3  # the run expects 3 epochs after this phase: counted at its pace
+    assert clock.left(0.5, now=210.0) == pytest.approx(20.0 * 4.5)
 
 
 def test_bars_only_on_a_terminal_with_the_phase_eta(monkeypatch):
@@ -38,7 +40,7 @@ def test_bars_only_on_a_terminal_with_the_phase_eta(monkeypatch):
         assert list(progress(range(3), "select 2/5")) == [0, 1, 2]
         assert list(progress(range(3), "val seen")) == [0, 1, 2]
         out = stream.getvalue()
-        assert ("phase ETA" in out) is drawn and ("val seen" in out) is drawn
+        assert ("run ETA" in out) is drawn and ("val seen" in out) is drawn
         if not drawn:
             assert out == ""
 

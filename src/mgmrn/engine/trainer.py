@@ -37,6 +37,7 @@ from mgmrn.engine.step import Stepper
 from mgmrn.errors import UserError
 from mgmrn.models.mgmrn import MgMRN
 from mgmrn.utils.io import atomic_open, write_json
+from mgmrn.utils.progress import expect_later_epochs
 
 
 def seed_everything(seed: int, deterministic: bool = False) -> None:
@@ -172,10 +173,17 @@ class Trainer:
             raise UserError("damaged checkpoint: no run state to resume from", self.output / LAST) from None
         return resumed
 
+    def _later_epochs(self, phase: Phase) -> int:
+        """Epochs the run expects after ``phase``: a refit lasts as long as the best epoch so far."""
+        if phase.name != "select" or not self.cfg.train.refit:
+            return 0
+        return self.state.best_epoch + 1 if self.state.best_epoch >= 0 else phase.epochs
+
     def _train_phase(self, phase: Phase) -> None:
         for epoch in range(self.state.epoch, phase.epochs):
             source = self._start_epoch(epoch)
             seed = self.cfg.seed * 1000 + epoch
+            expect_later_epochs(self._later_epochs(phase))
             desc = f"{phase.name} {epoch + 1}/{phase.epochs}"
             stats = train_epoch(self.net, source.train_batches(phase.samples, seed), self.criterion, self.stepper,
                                 desc).over_processes()

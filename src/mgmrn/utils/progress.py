@@ -3,7 +3,8 @@
 Written to a file or a pipe, stderr gets no bar at all (the trainer prints one line per
 epoch, the feature cache one line per extraction). On a terminal a bar whose description
 ends in ``i/n`` (epoch i of n, as :func:`mgmrn.engine.loop.train_epoch` names it) also
-shows the ETA of the whole phase: its remaining epochs, validation included.
+shows the ETA of the whole run: the phase's remaining epochs, validation included, and the
+epochs the run expects after the phase (:func:`expect_later_epochs`), at the phase's pace.
 """
 
 from __future__ import annotations
@@ -24,11 +25,12 @@ def on_terminal() -> bool:
 
 
 class EpochClock:
-    """The time left in a phase of epochs, from the wall-clock time spent on it so far."""
+    """The time left in a run, from the wall-clock time spent on its current phase so far;
+    ``later``: the epochs expected after the phase."""
 
     def __init__(self) -> None:
         self.phase: str | None = None
-        self.epoch = self.first = self.epochs = 0
+        self.epoch = self.first = self.epochs = self.later = 0
         self.start = 0.0
 
     def begin(self, phase: str, epoch: int, epochs: int, now: float) -> None:
@@ -39,25 +41,30 @@ class EpochClock:
         self.epoch, self.epochs = epoch, epochs
 
     def left(self, fraction: float, now: float) -> float | None:
-        """Seconds left in the phase when ``fraction`` of the current epoch is done; None
+        """Seconds left in the run when ``fraction`` of the current epoch is done; None
         before anything is done."""
         done = self.epoch - self.first + fraction
         if done <= 0:
             return None
-        return (now - self.start) / done * (self.epochs - self.epoch + 1 - fraction)
+        return (now - self.start) / done * (self.epochs - self.epoch + 1 - fraction + self.later)
 
 
 _CLOCK = EpochClock()
 
 
+def expect_later_epochs(epochs: int) -> None:
+    """Tell the run's ETA how many epochs the run expects after the current phase."""
+    _CLOCK.later = max(0, epochs)
+
+
 class _EpochBar(tqdm):
-    """A bar that also shows the phase's ETA (``{phase_left}`` in its format)."""
+    """A bar that also shows the run's ETA (``{run_left}`` in its format)."""
 
     @property
     def format_dict(self) -> dict[str, Any]:
         values = super().format_dict
         left = _CLOCK.left(self.n / self.total, time.monotonic()) if self.total else None
-        values["phase_left"] = "?" if left is None else tqdm.format_interval(left)
+        values["run_left"] = "?" if left is None else tqdm.format_interval(left)
         return values
 
 
@@ -72,4 +79,4 @@ def progress(iterable: Iterable, desc: str, *, unit: str = "batch", total: int |
     _CLOCK.begin(match.group(1), int(match.group(2)), int(match.group(3)), time.monotonic())
     return _EpochBar(iterable, desc=desc, unit=unit, total=total, leave=leave, dynamic_ncols=True,
                      bar_format="{l_bar}{bar}| {n_fmt}/{total_fmt} [{elapsed}<{remaining}{postfix}]"
-                                " phase ETA {phase_left}")
+                                " run ETA {run_left}")
