@@ -7,9 +7,11 @@ installs one): then it fails.
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import shutil
 from pathlib import Path
+from typing import Any, Iterator
 
 import pytest
 
@@ -37,20 +39,30 @@ def chromium() -> str:
     return found  # type: ignore[return-value]
 
 
-def test_the_report_opens_in_chromium_without_errors(chromium: str, report_dir: Path, tmp_path: Path):  # noqa: F811
+@contextlib.contextmanager
+def watched_page(chromium: str, url: str, width: int, height: int) -> Iterator[tuple[Any, list[str]]]:
+    """A headless Chromium page loaded from ``url``, and the list its console errors, page
+    errors and failed requests are written to."""
     from playwright.sync_api import sync_playwright
 
     problems: list[str] = []
     with sync_playwright() as pw:
-        launched = pw.chromium.launch(executable_path=chromium, args=["--no-sandbox"])
-        page = launched.new_page(viewport={"width": 1200, "height": 900})
+        browser = pw.chromium.launch(executable_path=chromium, args=["--no-sandbox"])
+        page = browser.new_page(viewport={"width": width, "height": height})
         page.on("console", lambda m: problems.append(f"console {m.type}: {m.text}") if m.type == "error" else None)
         page.on("pageerror", lambda e: problems.append(f"page error: {e}"))
         page.on("requestfailed", lambda r: problems.append(f"failed to load {r.url[:80]}"))
-        page.goto((report_dir / "report.html").resolve().as_uri(), wait_until="load")
+        page.goto(url, wait_until="load")
+        try:
+            yield page, problems
+        finally:
+            browser.close()
+
+
+def test_the_report_opens_in_chromium_without_errors(chromium: str, report_dir: Path, tmp_path: Path):  # noqa: F811
+    with watched_page(chromium, (report_dir / "report.html").resolve().as_uri(), 1200, 900) as (page, problems):
         images = page.evaluate("Array.from(document.images, i => [i.alt, i.complete, i.naturalWidth])")
         page.screenshot(path=str(tmp_path / "report.png"), full_page=True)
-        launched.close()
     assert problems == []
     assert len(images) >= 6
     assert [alt for alt, complete, width in images if not complete or width == 0] == []

@@ -25,7 +25,7 @@ import pytest
 
 from mgmrn.engine.predict import Predictor
 from test_report import run_dirs  # noqa: F401 - two tiny runs (session fixture)
-from test_report_browser import chromium, unavailable  # noqa: F401 - Debian's chromium, or skip / fail
+from test_report_browser import chromium, unavailable, watched_page  # noqa: F401 - Debian's chromium, or skip / fail
 
 # a class described in the panel (attribute, value) and one given by a CSV
 PANEL_CLASS, PANEL = "panel_class", [("shape=circle", 2.0), ("texture=stripes", 1.0)]
@@ -99,8 +99,6 @@ def rankings_become(page: Any, want: list[list[list[Any]]]) -> list[list[list[An
 
 def test_the_page_ranks_explains_and_reranks_among_new_classes(chromium: str, server: str,  # noqa: F811
                                                                 run_dirs: list[Path], tmp_path: Path):  # noqa: F811
-    from playwright.sync_api import sync_playwright
-
     run = run_dirs[0]
     images = sorted((run.parent / "data").rglob("images/*/*.png"))[::40][:2]
     own, defined = Predictor(run), Predictor(run)
@@ -112,14 +110,7 @@ def test_the_page_ranks_explains_and_reranks_among_new_classes(chromium: str, se
         values[1, attribute_names.index(name)] = value
     csv = tmp_path / "new_classes.csv"
     csv.write_text(f"class,{','.join(attribute_names)}\n{CSV_CLASS},{','.join(map(str, values[1]))}\n")
-    problems: list[str] = []
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=chromium, args=["--no-sandbox"])
-        page = browser.new_page(viewport={"width": 1280, "height": 860})
-        page.on("console", lambda m: problems.append(f"console {m.type}: {m.text}") if m.type == "error" else None)
-        page.on("pageerror", lambda e: problems.append(f"page error: {e}"))
-        page.on("requestfailed", lambda r: problems.append(f"failed to load {r.url[:80]}"))
-        page.goto(server, wait_until="load")
+    with watched_page(chromium, server, 1280, 860) as (page, problems):
         page.wait_for_function("document.getElementById('run').textContent.includes('classes of the run')")
         page.set_input_files("#files", [str(p) for p in images])
         among_run = expected(own, images)
@@ -149,6 +140,5 @@ def test_the_page_ranks_explains_and_reranks_among_new_classes(chromium: str, se
         page.locator(".photo").first.locator(".ranking li").first.click()
         drawing.wait_for(timeout=60_000)
         page.screenshot(path=str(tmp_path / "serve.png"), full_page=True)
-        browser.close()
     assert problems == []
     assert (tmp_path / "serve.png").stat().st_size > 20_000
