@@ -13,7 +13,7 @@ from __future__ import annotations
 import hashlib
 import json
 import zipfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -22,7 +22,7 @@ import torch
 from mgmrn.data.build import ZSLData, build_data
 from mgmrn.engine.checkpoint import SELECTED
 from mgmrn.errors import UserError
-from mgmrn.models.scoring import stage_scores
+from mgmrn.models.scoring import fused_scores, stage_scores
 from mgmrn.utils.io import atomic_open
 from mgmrn.viz.report.runs import Run
 
@@ -38,6 +38,7 @@ class Predictions:
     labels: np.ndarray  # (N,) global class indices
     data: ZSLData  # the run's data set: classes, their attributes, seen and unseen classes
     scale: float  # model.scale (Eq. 11)
+    _fused: np.ndarray | None = field(default=None, repr=False, compare=False)
 
     def stage_scores(self) -> np.ndarray:
         """(N, L, K): each stage's scaled cosine to every class (Eq. 11), as evaluation computes it."""
@@ -45,8 +46,11 @@ class Predictions:
         return stage_scores(torch.from_numpy(self.z), attributes, self.scale).numpy()
 
     def fused_scores(self) -> np.ndarray:
-        """(N, K): Eq. 14's score, summed over stages (in the order evaluation sums them)."""
-        return torch.from_numpy(self.stage_scores()).sum(1).numpy()
+        """(N, K): Eq. 14's score, summed over stages as evaluation sums them; computed once."""
+        if self._fused is None:
+            attributes = torch.as_tensor(self.data.attributes, dtype=torch.float32)
+            self._fused = fused_scores(torch.from_numpy(self.z), attributes, self.scale).numpy()
+        return self._fused
 
 
 def cache_key(model: Path, data: ZSLData) -> str:
