@@ -94,3 +94,11 @@ def test_cache_clear_by_key_and_all_leaves_caches_being_written(caches, capsys):
     assert main(["cache", "clear", "zzzz"]) == 2
     err = capsys.readouterr().err.strip()
     assert err == "mgmrn cache: error: no cache with key zzzz (see mgmrn cache list)"
+
+
+def test_a_folder_the_file_system_refuses_is_one_line_and_exit_1(tmp_path: Path, capsys):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    assert main(["train", "demo", "--output", str(blocker / "run")]) == 1
+    err = capsys.readouterr().err.strip()
+    assert err == f"mgmrn train: error: {blocker / 'run'}: Not a directory"

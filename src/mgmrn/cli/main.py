@@ -1,7 +1,9 @@
 """``mgmrn`` entry point: dispatches to one module per command.
 
 Each command module defines ``add_arguments(parser)`` and ``run(args) -> int``. User
-errors (:class:`mgmrn.errors.UserError`) print one line and exit with status 2.
+errors (:class:`mgmrn.errors.UserError`) print one line and exit with status 2; a file
+system refusal (``OSError``: no permission, a full disk) prints one line naming the path and
+exits with status 1.
 """
 
 from __future__ import annotations
@@ -72,6 +74,10 @@ def main(argv: list[str] | None = None) -> int:
     except UserError as exc:
         print(f"mgmrn {args.command}: error: {exc}", file=sys.stderr)
         return 2
+    except OSError as exc:  # the file system refused: no permission, a full disk, a file for a folder
+        where = f"{exc.filename}: " if exc.filename else ""
+        print(f"mgmrn {args.command}: error: {where}{exc.strerror or exc}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
