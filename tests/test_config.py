@@ -37,7 +37,7 @@ def test_every_preset_loads_and_the_fine_tuning_preset_extends_cub100():
     assert tuned.model.hidden == 1024 > base.model.hidden
     assert tuned.model.fusion_drop == 0.3 and base.model.fusion_drop == 0.0
     assert tuned.loss.sc_weight == tuned_ft.loss.sc_weight > 0 == base.loss.sc_weight
-    assert tuned.eval.tta_flip and tuned_ft.eval.tta_flip and not base.eval.tta_flip
+    assert tuned.eval == tuned_ft.eval == base.eval
     assert tuned_ft.train.frozen_epochs == ft.train.frozen_epochs and tuned_ft.train.epochs > ft.train.epochs
 
 
