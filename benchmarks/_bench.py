@@ -6,6 +6,7 @@ import json
 import os
 import platform
 import shlex
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -27,8 +28,22 @@ def cpu_name() -> str:
     return platform.processor() or "unknown"
 
 
+def commit() -> str:
+    """The commit of the code being measured ("+changes" when the tree differs from it)."""
+    here = Path(__file__).resolve().parent
+    try:
+        head = subprocess.run(["git", "-C", str(here), "rev-parse", "--short", "HEAD"],
+                              capture_output=True, text=True, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "-C", str(here), "status", "--porcelain", "--", "../src", "."],
+                               capture_output=True, text=True, check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+    return head + ("+changes" if dirty else "")
+
+
 def machine() -> dict[str, Any]:
     info: dict[str, Any] = {
+        "commit": commit(),
         "cpu": cpu_name(),
         "cores": os.cpu_count(),
         "torch_threads": torch.get_num_threads(),
@@ -45,7 +60,8 @@ def machine() -> dict[str, Any]:
 def machine_line(info: dict[str, Any]) -> str:
     gpu = f"; GPU {info['gpu']} (CUDA {info['cuda']})" if "gpu" in info else ""
     return (f"machine: {info['cpu']}, {info['cores']} cores ({info['torch_threads']} torch threads){gpu}; "
-            f"torch {info['torch']}, Python {info['python']}; date {info['date']}")
+            f"torch {info['torch']}, Python {info['python']}; commit {info.get('commit', 'unknown')}; "
+            f"date {info['date']}")
 
 
 def command() -> str:
