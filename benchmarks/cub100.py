@@ -139,8 +139,8 @@ def run_eszsl(args: argparse.Namespace) -> dict[str, Any]:
     from mgmrn.engine.trainer import build_model
 
     start = time.perf_counter()
-    # baseline: last stage only; pooled features of the image alone (no mirrored cache)
-    cfg = load_config(args.preset, ["model.variant=baseline", *args.set, "eval.tta_flip=false"])
+    # baseline: last stage only; pooled features of the image alone
+    cfg = load_config(args.preset, ["model.variant=baseline", *args.set])
     data = build_data(cfg.data)
     model = build_model(cfg, data)
     cache = Inputs.create(cfg, data, model, torch.device("cpu")).cached.cache

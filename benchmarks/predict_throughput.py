@@ -7,8 +7,7 @@ The files are read once beforehand (both then read them from the page cache) and
 warmed up on one batch; then the images are taken in chunks of ``--chunk``, each classified
 by both, in alternating order, so that a busy moment of the machine weighs on both sides
 alike. Target
-(issue 20): predict within 1.2x of the backbone's time. The checkpoint's test-time flip
-(``eval.tta_flip``, two forward passes per image) is off unless ``--tta-flip``.
+(issue 20): predict within 1.2x of the backbone's time.
 
 Images: ``--images`` (a folder, searched recursively; default the CUB-100 images in
 ``../shared/data/cub100/images``, repeated up to ``--count`` if fewer), else images generated
@@ -54,11 +53,9 @@ def main() -> None:
     parser.add_argument("--preset", default="cub100-tuned", help="the model predict uses (default cub100-tuned)")
     parser.add_argument("--batch-size", type=int, default=16, help="as mgmrn predict's default")
     parser.add_argument("--chunk", type=int, default=32, help="images per alternation (default 32)")
-    parser.add_argument("--tta-flip", action="store_true", help="keep the checkpoint's eval.tta_flip")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         predictor = Predictor(tiny_run(args.preset, Path(tmp)))
-        predictor.tta_flip = predictor.tta_flip and args.tta_flip
         paths = images(args.images, args.count, Path(tmp))
 
         @torch.no_grad()
@@ -84,7 +81,7 @@ def main() -> None:
         chunk_ratio = statistics.median(p / b for p, b in zip(times[predict], times[backbone]))
     n = len(paths)
     print(f"{n} images ({args.images if args.images.is_dir() else 'generated, 224x224'}), batch {args.batch_size}, "
-          f"{args.preset} model, tta_flip {predictor.tta_flip}; alternating in chunks of {args.chunk}")
+          f"{args.preset} model; alternating in chunks of {args.chunk}")
     print(f"  backbone alone  {backbone_s:7.2f} s  {n / backbone_s:7.1f} img/s")
     print(f"  mgmrn predict   {predict_s:7.2f} s  {n / predict_s:7.1f} img/s")
     print(f"  ratio {predict_s / backbone_s:.2f}x the backbone's time (target <= 1.2x); "

@@ -7,8 +7,7 @@ images) on its SCAB tokens (the coarser stages fused in, Eq. 7) rather than its 
 the stage has no SCAB tokens of its own: no fusion, or ``model.fusion_tokens=add``); and
 for each pair of stages the share of images on which their top-1 classes agree. Stages that
 agree on nearly every image add little to each other in the sum of Eq. 14. Mean over the
-group's runs. Each image is scored alone, also for runs evaluated with ``eval.tta_flip``
-(whose fused T1 here is then the single-view one, not their ``metrics.json`` figure).
+group's runs.
 
     .venv/bin/python benchmarks/stage_diversity.py \\
         --group "mgm-no-rfm=benchmarks/results/cub100-v4/runs/mgm-no-rfm-seed*" \\
@@ -42,7 +41,6 @@ def analyse(run: Path) -> dict[str, np.ndarray]:
     """One run: per-stage and fused ZSL T1 (%), SCAB attention share per stage, agreement (L, L) (%)."""
     device = torch.device("cpu")
     model, cfg = model_from_checkpoint(load_checkpoint(run / SELECTED))
-    cfg.eval.tta_flip = False  # single views (no mirrored cache needed)
     data = build_data(cfg.data)
     inputs = Inputs.create(cfg, data, model, device)
     unseen = np.asarray(data.unseen)

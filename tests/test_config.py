@@ -18,7 +18,8 @@ def test_overrides_are_typed_and_checked():
                      ("loss.sc_weight=-0.1", "loss.sc_weight"),
                      ("train.mixup=0.4", "config key 'train.mixup' was removed"),
                      ("loss.label_smoothing=0", "config key 'loss.label_smoothing' was removed"),
-                     ("model.norm_position=decoder", "model.norm_position must be tokens or maps"),
+                     ("model.norm_position=maps", "config key 'model.norm_position' was removed"),
+                     ("eval.tta_flip=true", "config key 'eval.tta_flip' was removed"),
                      ("model.fusion_tokens=sum", "model.fusion_tokens must be concat or add"),
                      ("model.fusion_drop=1", "model.fusion_drop must be in"),
                      ("data.val_images=0", "data.val_images must be > 0 when data.val_classes > 0")):

@@ -226,7 +226,8 @@ def test_feature_cache_reused_and_resume_is_exact(run_dir: Path, tmp_path: Path,
 
 
 REMOVED_OFF = {("train", "log_every"): 20, ("loss", "label_smoothing"): 0.0, ("loss", "fused_weight"): 0.0,
-               ("train", "mixup"): 0.0, ("train", "ema_decay"): 0.0, ("train", "cache_flip"): 0.0}
+               ("train", "mixup"): 0.0, ("train", "ema_decay"): 0.0, ("train", "cache_flip"): 0.0,
+               ("eval", "tta_flip"): False, ("model", "norm_position"): "maps"}
 
 
 def _as_saved_before(run: Path, change) -> None:
@@ -243,28 +244,43 @@ def _as_saved_before(run: Path, change) -> None:
         torch.save(state, run / name)
 
 
-def test_runs_saved_by_earlier_versions_still_load(tmp_path: Path):
-    """A run saved without ``model.norm_position`` evaluates and resumes as ``tokens``; keys
-    removed since are dropped when they were off (``train.log_every`` had no effect at all)."""
-    run = tmp_path / "old"
-    assert main(["train", "demo", *tiny(tmp_path, "train.epochs=1", "model.norm_position=tokens"),
-                 "--output", str(run)]) == 0
+def test_runs_saved_by_earlier_versions_still_load(run_dir: Path, tmp_path: Path, capsys):
+    """Keys removed since are dropped when they were off (``train.log_every`` had no effect at
+    all): such a run evaluates and resumes. A run saved before ``model.norm_position`` existed
+    (without it and the keys added after it) had the LayerNorm on the tokens: refused in one line."""
+    import shutil
+
+    run, oldest = tmp_path / "old", tmp_path / "oldest"
+    shutil.copytree(run_dir, run)
+    shutil.copytree(run_dir, oldest)
     metrics = json.loads((run / "metrics.json").read_text())
 
     def older(values: dict) -> None:
-        del values["model"]["norm_position"]
         for (section, key), value in REMOVED_OFF.items():
             values[section][key] = value
 
     _as_saved_before(run, older)
-    assert load_checkpoint(run)["config"]["model"]["norm_position"] == "tokens"
     assert main(["eval", str(run), "--output", str(tmp_path / "m.json")]) == 0
     assert json.loads((tmp_path / "m.json").read_text())["gzsl_h"] == metrics["gzsl_h"]
-    assert main(["train", "--resume", str(run), "--set", "train.epochs=2"]) == 0
+    assert main(["train", "--resume", str(run), "--set", "train.epochs=3"]) == 0
+
+    def before_norm_position(values: dict) -> None:
+        for section, key in [("model", "fusion_tokens"), ("model", "fusion_drop"), ("loss", "sc_weight"),
+                             ("train", "finetune_schedule")]:
+            del values[section][key]
+
+    _as_saved_before(oldest, before_norm_position)
+    for argv in (["eval", str(oldest)], ["predict", str(oldest), "x.png"], ["train", "--resume", str(oldest)]):
+        capsys.readouterr()
+        assert main(argv) == 2
+        err = capsys.readouterr().err.strip()
+        assert len(err.splitlines()) == 1 and "config key 'model.norm_position' was removed" in err, err
+        assert "model.norm_position='tokens'" in err, err
 
 
 @pytest.mark.parametrize("key,value", [("train.mixup", 0.4), ("train.ema_decay", 0.99), ("train.cache_flip", 0.5),
-                                       ("loss.label_smoothing", 0.1), ("loss.fused_weight", 0.5)])
+                                       ("loss.label_smoothing", 0.1), ("loss.fused_weight", 0.5),
+                                       ("eval.tta_flip", True), ("model.norm_position", "tokens")])
 def test_runs_that_used_a_removed_option_are_refused_in_one_line(run_dir: Path, tmp_path: Path, capsys, key, value):
     import shutil
 
@@ -346,64 +362,6 @@ def test_cache_key_follows_image_content_not_modification_times(tmp_path: Path):
     assert key(paths[:2]) != key()
 
 
-def test_tta_flip_is_the_mean_over_the_image_and_its_mirror(run_dir: Path, capsys):
-    """``eval.tta_flip``: from cached maps (a second cache of the mirrored images) and from
-    images alike, each prediction is the mean of the model's on the image and on its mirror;
-    ``mgmrn predict`` ranks with the same mean."""
-    from mgmrn.config import load_config
-    from mgmrn.data.build import build_data
-    from mgmrn.data.transforms import build_transforms
-    from mgmrn.engine.evaluate import Evaluator
-    from mgmrn.engine.inputs import Inputs
-    from mgmrn.engine.predict import Predictor, model_from_checkpoint
-    from mgmrn.models.scoring import fused_scores
-    from PIL import Image
-
-    cpu = torch.device("cpu")
-    data = build_data(load_config("demo", tiny(run_dir.parent)[1::2]).data)
-    samples = data.test_unseen[:6]
-    model, cfg = model_from_checkpoint(load_checkpoint(run_dir))
-    transform = build_transforms(cfg.data.image_size, model.backbone.mean, model.backbone.std, train=False)
-    x = torch.stack([transform(Image.open(p).convert("RGB")) for p, _ in samples])
-    with torch.no_grad():
-        single, mirror = model(x), model(x.flip(-1))
-    assert (single - mirror).abs().max() > 1e-2  # the mirror is a different view
-    features = run_dir.parent / "features"
-    before = {f.name for f in features.iterdir()}
-    cfg.eval.tta_flip = True
-    for frozen in (True, False):
-        cfg.train.freeze_backbone = frozen
-        source = Inputs.create(cfg, data, model, cpu).source(frozen)
-        z, labels = Evaluator.for_run(model, source, cfg, torch.as_tensor(data.attributes), cpu).predict(samples, "test")
-        assert labels == [y for _, y in samples]
-        tolerance = dict(atol=2e-2, rtol=1e-2) if frozen else dict(atol=1e-5, rtol=1e-5)
-        torch.testing.assert_close(z, (single + mirror) / 2, **tolerance)
-        assert not torch.allclose(z, single, **tolerance) and not torch.allclose(z, mirror, **tolerance)
-    assert len({f.name for f in features.iterdir()} - before) == 1  # the mirrored images' cache
-    predictor = Predictor(run_dir)
-    assert not predictor.tta_flip  # as the run was evaluated
-    capsys.readouterr()
-    assert main(["predict", str(run_dir), *[p for p, _ in samples], "--top-k", "1", "--json",
-                 "--no-calibration", "--tta-flip"]) == 0
-    top = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
-    with torch.no_grad():
-        expected = fused_scores((single + mirror) / 2, predictor.attributes, cfg.model.scale).max(1)
-    assert [r["top"][0]["class"] for r in top] == [predictor.classes[i] for i in expected.indices.tolist()]
-    assert [r["top"][0]["score"] for r in top] == pytest.approx(expected.values.tolist(), abs=1e-5)
-    from mgmrn.viz.attention import explain
-
-    # `mgmrn attention` names the class `mgmrn predict --tta-flip` ranks first (calibrated),
-    # checked on the images where the flip changes that class
-    paths = [p for p, _ in [*data.test_unseen, *data.test_seen]]
-    first = {}
-    for flip in (False, True):
-        predictor.tta_flip = flip
-        first[flip] = [r["top"][0]["class"] for r in predictor.predict(paths, top_k=1)]
-    changed = [i for i, (a, b) in enumerate(zip(first[False], first[True])) if a != b]
-    assert changed
-    assert [explain(predictor, paths[i]).class_name for i in changed] == [first[True][i] for i in changed]
-
-
 def _eval_reproduces_run(run: Path, tmp_path: Path) -> dict:
     """``mgmrn eval RUN`` gives the run's own test metrics; returns them."""
     metrics = json.loads((run / "metrics.json").read_text())
@@ -413,38 +371,6 @@ def _eval_reproduces_run(run: Path, tmp_path: Path) -> dict:
     for key in ("zsl_top1", "gzsl_h", "ausuc"):
         assert again[key] == pytest.approx(metrics[key], abs=1e-9)
     return metrics
-
-
-def test_training_with_tta(tmp_path: Path, capsys):
-    """With ``eval.tta_flip`` the run's metrics use both views (a second cache, of the mirrored
-    images) and ``mgmrn eval`` reproduces them."""
-    run = tmp_path / "run"
-    assert main(["train", "demo", *tiny(tmp_path, "eval.tta_flip=true"), "--output", str(run)]) == 0
-    assert len(list((tmp_path / "features").glob("*/stage-1.npy"))) == 2
-    metrics = _eval_reproduces_run(run, tmp_path)
-    out = tmp_path / "single.json"
-    assert main(["eval", str(run), "--set", "eval.tta_flip=false", "--output", str(out)]) == 0
-    single = json.loads(out.read_text())
-    assert any(single[k] != metrics[k] for k in ("zsl_top1", "gzsl_h", "ausuc"))
-    from mgmrn.engine.predict import Predictor
-
-    assert Predictor(run).tta_flip  # predictions default to the run's evaluation
-    image = str(next((tmp_path / "data").rglob("*.png")))
-    scores = {}
-    capsys.readouterr()
-    for flag in ([], ["--tta-flip"], ["--no-tta-flip"]):
-        assert main(["predict", str(run), image, "--json", "--no-calibration"] + flag) == 0
-        scores[tuple(flag)] = [t["score"] for t in json.loads(capsys.readouterr().out)["top"]]
-    assert scores[()] == scores[("--tta-flip",)] != scores[("--no-tta-flip",)]
-
-
-def test_tta_flip_after_linear_probe_then_fine_tuning(tmp_path: Path):
-    """The flip in the frozen epochs (mirrored cache) and after them (mirrored images); the
-    run's metrics are reproduced by ``mgmrn eval`` from images."""
-    run = tmp_path / "run"
-    args = tiny(tmp_path, "train.freeze_backbone=false", "train.frozen_epochs=1", "eval.tta_flip=true")
-    assert main(["train", "demo", *args, "--output", str(run)]) == 0
-    _eval_reproduces_run(run, tmp_path)
 
 
 def test_amp_dtype_choices():

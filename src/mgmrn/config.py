@@ -227,9 +227,13 @@ def from_dict(values: dict[str, Any]) -> Config:
     return cfg
 
 
-# Defaults changed since runs were saved with them: a saved config (config.yaml or a
-# checkpoint's, always complete) that lacks the key was written under the old default.
-OLD_DEFAULTS = {("model", "norm_position"): "tokens"}
+# Keys whose default is not what runs saved before the key existed did: a saved config
+# (config.yaml or a checkpoint's, always complete) that lacks both the key and the later key
+# named beside it was written before the key existed, and gets the old value. One that lacks
+# only the key was saved after the key was removed (REMOVED_KEYS: whether the run loads).
+OLD_DEFAULTS: dict[tuple[str, str], tuple[Any, tuple[str, str]]] = {
+    ("model", "norm_position"): ("tokens", ("model", "fusion_tokens")),
+}
 # Keys removed since runs were saved with them, and the value at which each had no effect
 # (ANY: none had). A saved config with that value loads without the key; any other value is
 # a run this version cannot reproduce.
@@ -237,14 +241,17 @@ ANY = object()
 REMOVED_KEYS: dict[tuple[str, str], Any] = {
     ("train", "log_every"): ANY, ("loss", "label_smoothing"): 0.0, ("loss", "fused_weight"): 0.0,
     ("train", "mixup"): 0.0, ("train", "ema_decay"): 0.0, ("train", "cache_flip"): 0.0,
+    ("eval", "tta_flip"): False, ("model", "norm_position"): "maps",
 }
 
 
 def upgrade_saved(values: dict[str, Any]) -> dict[str, Any]:
     """Give a config saved by an earlier version the old defaults of keys it lacks, and drop
     removed keys that were off (a UserError for one that was on)."""
-    for (section, key), old in OLD_DEFAULTS.items():
-        part = values.setdefault(section, {})
+    for (section, key), (old, (later_section, later)) in OLD_DEFAULTS.items():
+        part, newer = values.setdefault(section, {}), values.get(later_section)
+        if isinstance(newer, dict) and later in newer:
+            continue
         if isinstance(part, dict):  # anything else is refused when the config is built
             part.setdefault(key, old)
     for (section, key), off in REMOVED_KEYS.items():

@@ -4,8 +4,7 @@ Draws, for one image, where each stage's decoder looks (Eq. 8) for the attribute
 most to a class's score (the predicted class unless ``--class`` names one), and prints each
 attribute's part of the score and the share of its attention that goes to the SCAB tokens
 (the coarser stages' features fused in by MRM, Eq. 7). The predicted class is the one
-``mgmrn predict`` ranks first (with ``--tta-flip``, over the image and its mirror); the
-attention drawn, the contributions and the score are the image's own.
+``mgmrn predict`` ranks first (calibrated).
 """
 
 from __future__ import annotations
@@ -15,7 +14,7 @@ import json
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from mgmrn.cli.predict import add_tta_argument, candidate_classes, open_predictor
+from mgmrn.cli.predict import candidate_classes
 from mgmrn.errors import UserError
 from mgmrn.utils.io import atomic_open
 
@@ -37,7 +36,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--output", type=Path, metavar="PNG",
                         help="where to write the drawing (default: IMAGE_STEM.attention.png here)")
     parser.add_argument("--json", action="store_true", help="print the summary as one JSON object")
-    add_tta_argument(parser)
 
 
 def summary(explanation: Explanation) -> str:
@@ -59,9 +57,10 @@ def run(args: argparse.Namespace) -> int:
         raise UserError(f"--top-k must be at least 1, got {args.top_k}")
     if args.tile < 16:
         raise UserError(f"--tile must be at least 16 pixels, got {args.tile}")
+    from mgmrn.engine.predict import Predictor
     from mgmrn.viz.attention import explain, render
 
-    predictor = open_predictor(args)
+    predictor = Predictor(args.checkpoint)
     if args.classes is not None:
         predictor.use_classes(*candidate_classes(args.classes, predictor.attribute_names), source=args.classes)
     explanation = explain(predictor, args.image, class_name=args.class_name,

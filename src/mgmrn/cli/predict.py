@@ -27,8 +27,6 @@ from mgmrn.errors import UserError
 if TYPE_CHECKING:
     import numpy as np
 
-    from mgmrn.engine.predict import Predictor
-
 PARTLY_UNREADABLE = 1  # exit status when some images could not be read (the others were classified)
 
 
@@ -44,26 +42,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--batch-size", type=int, default=16, help="images classified together (default 16)")
     parser.add_argument("--no-calibration", action="store_true",
                         help="do not subtract the validation-chosen gamma from the seen classes' scores")
-    add_tta_argument(parser)
     parser.epilog = (f"exit status: 0 when every image was classified, {PARTLY_UNREADABLE} when some could not be "
                      "read (each named on stderr; the others were classified), 2 on bad input that stops the command")
-
-
-def add_tta_argument(parser: argparse.ArgumentParser) -> None:
-    """``--[no-]tta-flip``: overrides the checkpoint's ``eval.tta_flip`` (see :func:`open_predictor`)."""
-    parser.add_argument("--tta-flip", action=argparse.BooleanOptionalAction, default=None,
-                        help="rank classes by the mean prediction over the image and its mirror image "
-                             "(default: as the checkpoint was evaluated, eval.tta_flip)")
-
-
-def open_predictor(args: argparse.Namespace) -> Predictor:
-    """The checkpoint's predictor, with ``--[no-]tta-flip`` applied."""
-    from mgmrn.engine.predict import Predictor
-
-    predictor = Predictor(args.checkpoint)
-    if args.tta_flip is not None:
-        predictor.tta_flip = args.tta_flip
-    return predictor
 
 
 def candidate_classes(path: Path, attribute_names: list[str],
@@ -98,10 +78,11 @@ def run(args: argparse.Namespace) -> int:
         if getattr(args, option) < 1:
             raise UserError(f"--{option.replace('_', '-')} must be at least 1, got {getattr(args, option)}")
     from mgmrn.data.images import find_images
+    from mgmrn.engine.predict import Predictor
     from mgmrn.utils.progress import progress
 
     paths = find_images(args.images)
-    predictor = open_predictor(args)
+    predictor = Predictor(args.checkpoint)
     if args.classes is not None:
         predictor.use_classes(*candidate_classes(args.classes, predictor.attribute_names), source=args.classes)
     results = predictor.stream(paths, top_k=args.top_k, batch_size=args.batch_size,

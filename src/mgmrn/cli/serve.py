@@ -1,4 +1,4 @@
-"""``mgmrn serve RUN [--host 127.0.0.1] [--port 8000] [--[no-]tta-flip]``.
+"""``mgmrn serve RUN [--host 127.0.0.1] [--port 8000]``.
 
 A local web app (the ``serve`` extra: ``pip install -e ".[serve]"``): drop photos on the page
 and see their top classes among the run's seen and unseen classes (calibrated as ``mgmrn
@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 
-from mgmrn.cli.predict import add_tta_argument, open_predictor
 from mgmrn.errors import UserError
 
 INSTALL = 'pip install -e ".[serve]"'
@@ -23,7 +22,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--host", default="127.0.0.1",
                         help="address to listen on (default 127.0.0.1: this machine only; 0.0.0.0: every network)")
     parser.add_argument("--port", type=int, default=8000, help="port to listen on (default 8000; 0: any free one)")
-    add_tta_argument(parser)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -35,7 +33,8 @@ def run(args: argparse.Namespace) -> int:
         import uvicorn
     except ImportError as exc:
         raise UserError(f"mgmrn serve needs the serve extra ({exc.name} is missing): {INSTALL}") from None
+    from mgmrn.engine.predict import Predictor
     from mgmrn.serve.app import create_app
 
-    uvicorn.run(create_app(open_predictor(args)), host=args.host, port=args.port)
+    uvicorn.run(create_app(Predictor(args.checkpoint)), host=args.host, port=args.port)
     return 0

@@ -1,8 +1,7 @@
 """On-disk feature cache for frozen-backbone training.
 
 With ``train.freeze_backbone`` the backbone's stage maps of every image are extracted once,
-with the augmentation-free (test) transform (and, for ``eval.tta_flip``, once more from the
-mirrored images, as a second cache), and stored as
+with the augmentation-free (test) transform, and stored as
 memory-mapped float16 arrays, one file per stage: ``<cache_dir>/<key>/stage-<k>.npy``
 where ``k`` counts stages from the last one (``1`` = last) so runs with different L share
 files. ``key`` hashes the backbone name, its weights, the image size, the transform and the

@@ -77,10 +77,6 @@ class EvalConfig:
     # [lo, hi, step] = a regular grid (the reference code sweeps steps of 0.01)
     gamma_steps: list[float] = field(default_factory=list)
     batch_size: int = 64  # evaluation and feature-extraction batch
-    # test-time flip (not in the paper): each image's attribute predictions are the mean of the
-    # image's and its mirror image's (validation, test, predict; engine/flip.py); cached maps:
-    # a second cache
-    tta_flip: bool = False
 
     def __post_init__(self) -> None:
         if self.gamma_steps and len(self.gamma_steps) != 3:

@@ -11,7 +11,6 @@ from torch import Tensor, nn
 from mgmrn.config import Config
 from mgmrn.data.build import ZSLData
 from mgmrn.engine.distributed import gather_rows
-from mgmrn.engine.flip import flip_mean
 from mgmrn.engine.inputs import InputSource, Inputs, Samples
 from mgmrn.engine.loop import predict_attributes
 from mgmrn.engine.metrics import Calibration, stage_metrics
@@ -22,7 +21,7 @@ from mgmrn.models.scoring import stage_scores
 @dataclass
 class Evaluator:
     """Scores sample lists with ``model`` reading ``source`` against every class's
-    ``attributes`` (K, A) at ``scale`` (Eq. 11), under ``amp``'s autocast, with ``tta_flip``."""
+    ``attributes`` (K, A) at ``scale`` (Eq. 11), under ``amp``'s autocast."""
 
     model: nn.Module
     source: InputSource
@@ -30,30 +29,20 @@ class Evaluator:
     scale: float
     device: torch.device
     amp: str = "none"
-    tta_flip: bool = False
 
     @classmethod
     def for_run(cls, model: nn.Module, source: InputSource, cfg: Config, attributes: Tensor,
                 device: torch.device) -> "Evaluator":
-        """As a run's config says (``model.scale``, ``train.amp``, ``eval.tta_flip``)."""
-        return cls(model, source, attributes, cfg.model.scale, device, cfg.train.amp, cfg.eval.tta_flip)
+        """As a run's config says (``model.scale``, ``train.amp``)."""
+        return cls(model, source, attributes, cfg.model.scale, device, cfg.train.amp)
 
     def predict(self, samples: Samples, desc: str) -> tuple[Tensor, list[int]]:
         """Per-stage attribute predictions (N, L, A) of ``samples``, gathered over processes,
         and their labels; images skipped as unreadable (``data.on_corrupt=skip``) are left out
-        of both. With ``eval.tta_flip``: the mean over the image and its mirror (:func:`flip_mean`)."""
-        kept = torch.ones(len(samples), dtype=torch.bool)
-
-        def view(mirror: bool) -> Tensor:  # matched by sample index: each view leaves out what it could not read
-            nonlocal kept
-            batches = self.source.eval_batches(samples, mirror)
-            z, _, index = predict_attributes(self.model, batches, lambda: autocast(self.device, self.amp),
-                                             f"{desc} (mirrored)" if mirror else desc)
-            z, present = gather_rows(index, z, len(samples))
-            kept = kept & present
-            return z
-
-        z = flip_mean(view, self.tta_flip)
+        of both."""
+        batches = self.source.eval_batches(samples)
+        z, _, index = predict_attributes(self.model, batches, lambda: autocast(self.device, self.amp), desc)
+        z, kept = gather_rows(index, z, len(samples))
         return z[kept], [y for (_, y), k in zip(samples, kept.tolist()) if k]
 
     def scores(self, seen: Samples, unseen: Samples, what: str) -> tuple[Tensor, list[int]]:

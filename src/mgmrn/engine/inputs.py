@@ -87,14 +87,14 @@ class _Source:
         """Whether the source has input for ``path`` (cached maps may lack unreadable images)."""
         return True
 
-    def eval_batches(self, samples: Samples, mirror: bool = False) -> Batches:
+    def eval_batches(self, samples: Samples) -> Batches:
         """Fixed-order batches of this process's share of ``samples`` (each sample on one
-        process); ``mirror``: of the mirror images (``eval.tta_flip``'s second view)."""
+        process)."""
         mine = [i for i in shard(len(samples)) if self.readable(samples[i][0])]
-        loader = self._eval_loader([samples[i] for i in mine], mirror)
+        loader = self._eval_loader([samples[i] for i in mine])
         return Batches(loader, self.batching.device, index=torch.tensor(mine, dtype=torch.long))
 
-    def _eval_loader(self, samples: Samples, mirror: bool) -> DataLoader:
+    def _eval_loader(self, samples: Samples) -> DataLoader:
         raise NotImplementedError
 
 
@@ -105,9 +105,9 @@ class ImageSource(_Source):
         super().__init__(batching)
         self.mean, self.std = tuple(mean), tuple(std)
 
-    def transform(self, train: bool, mirror: bool = False) -> Callable[[Any], Tensor]:
+    def transform(self, train: bool) -> Callable[[Any], Tensor]:
         d = self.batching.data
-        return build_transforms(d.image_size, self.mean, self.std, train=train, crop_pct=d.crop_pct, mirror=mirror)
+        return build_transforms(d.image_size, self.mean, self.std, train=train, crop_pct=d.crop_pct)
 
     def train_batches(self, samples: Samples, seed: int) -> Batches:
         """One epoch's training batches (seeded: resumable)."""
@@ -116,27 +116,25 @@ class ImageSource(_Source):
                              workers=b.workers, on_corrupt=d.on_corrupt, **b.sampler_args(seed))
         return Batches(loader, b.device, b.channels_last)
 
-    def _eval_loader(self, samples: Samples, mirror: bool) -> DataLoader:
+    def _eval_loader(self, samples: Samples) -> DataLoader:
         b = self.batching
-        return make_loader(list(samples), self.transform(train=False, mirror=mirror), b.eval_batch_size,
+        return make_loader(list(samples), self.transform(train=False), b.eval_batch_size,
                            train=False, workers=b.workers, on_corrupt=b.data.on_corrupt)
 
 
 class CachedSource(_Source):
-    """The frozen backbone's stage maps from ``cache`` (and from ``mirror``, the mirror images'
-    cache, for ``eval.tta_flip``); images the extraction could not read have none."""
+    """The frozen backbone's stage maps from ``cache``; images the extraction could not read
+    have none."""
 
-    def __init__(self, batching: Batching, cache: FeatureCache, mirror: FeatureCache | None) -> None:
+    def __init__(self, batching: Batching, cache: FeatureCache) -> None:
         super().__init__(batching)
-        self.cache, self.mirror = cache, mirror
-        self.skipped = cache.skipped | (mirror.skipped if mirror is not None else set())
+        self.cache = cache
 
     def readable(self, path: str) -> bool:
-        return path not in self.skipped
+        return path not in self.cache.skipped
 
-    def _maps(self, samples: Samples, mirror: bool = False) -> CachedMaps:
-        cache = self.mirror if mirror else self.cache
-        assert cache is not None, "the mirror images' cache is opened with eval.tta_flip"
+    def _maps(self, samples: Samples) -> CachedMaps:
+        cache = self.cache
         return CachedMaps(cache.arrays, [cache.row[p] for p, _ in samples], [y for _, y in samples])
 
     def train_batches(self, samples: Samples, seed: int) -> Batches:
@@ -146,8 +144,8 @@ class CachedSource(_Source):
         sampler = make_batch_sampler([y for _, y in samples], b.data.batch_size, train=True, **b.sampler_args(seed))
         return Batches(DataLoader(self._maps(samples), batch_sampler=sampler), b.device, b.channels_last)
 
-    def _eval_loader(self, samples: Samples, mirror: bool) -> DataLoader:
-        return DataLoader(self._maps(samples, mirror), batch_size=self.batching.eval_batch_size, shuffle=False)
+    def _eval_loader(self, samples: Samples) -> DataLoader:
+        return DataLoader(self._maps(samples), batch_size=self.batching.eval_batch_size, shuffle=False)
 
 
 InputSource = ImageSource | CachedSource
@@ -164,15 +162,13 @@ class Inputs:
     @classmethod
     def create(cls, cfg: Config, data: ZSLData, model: MgMRN, device: torch.device,
                training: bool = False) -> "Inputs":
-        """Open (extracting if missing) the feature caches the run needs."""
+        """Open (extracting if missing) the feature cache the run needs."""
         batching = Batching.from_config(cfg, device)
         inputs = cls(ImageSource(batching, model.backbone.mean, model.backbone.std))
         if cfg.train.freeze_backbone or (training and cfg.train.frozen_epochs > 0):
             paths = sorted({p for p, _ in [*data.train, *data.test_seen, *data.test_unseen]})
-            images = images_fingerprint(paths)  # read once for both caches
-            caches = [open_cache(cfg, model, inputs.images, paths, images, mirror)
-                      for mirror in ((False, True) if cfg.eval.tta_flip else (False,))]
-            inputs.cached = CachedSource(batching, caches[0], caches[1] if len(caches) > 1 else None)
+            cache = open_cache(cfg, model, inputs.images, paths, images_fingerprint(paths))
+            inputs.cached = CachedSource(batching, cache)
         return inputs
 
     def source(self, frozen: bool) -> InputSource:
@@ -183,17 +179,14 @@ class Inputs:
         return self.cached
 
 
-def open_cache(cfg: Config, model: MgMRN, images: ImageSource, paths: list[str], fingerprint: bytes,
-               mirror: bool) -> FeatureCache:
+def open_cache(cfg: Config, model: MgMRN, images: ImageSource, paths: list[str], fingerprint: bytes) -> FeatureCache:
     """The cache of ``paths`` (``fingerprint``: their :func:`images_fingerprint`) through the
-    test transform (of the mirror images with ``mirror``), repaired and extracted by the main
-    process where missing; a UserError if it left unreadable images out and
-    ``data.on_corrupt`` is ``stop``."""
+    test transform, repaired and extracted by the main process where missing; a UserError if
+    it left unreadable images out and ``data.on_corrupt`` is ``stop``."""
     bb, L = model.backbone, model.num_stages
-    transform = images.transform(train=False, mirror=mirror)
+    transform = images.transform(train=False)
     key = cache_key(cfg.model.backbone, bb.weights_id, cfg.data.image_size, repr(transform), fingerprint)
     cache = FeatureCache((Path(cfg.train.cache_dir) if cfg.train.cache_dir else default_cache_dir()) / key, paths)
-    what = "mirrored images" if mirror else "images"
     if is_main():
         with cache.locked():
             for name in cache.repair(L):
@@ -203,10 +196,10 @@ def open_cache(cfg: Config, model: MgMRN, images: ImageSource, paths: list[str],
                                      workers=cfg.train.workers, on_corrupt=cfg.data.on_corrupt)
                 rate = cache.extract(bb.to(images.batching.device), loader, L, images.batching.device)
                 skipped = f" ({len(cache.skipped)} unreadable, left out)" if cache.skipped else ""
-                print(f"feature cache: extracted {len(paths) - len(cache.skipped)} {what}{skipped} at {rate:.1f} "
+                print(f"feature cache: extracted {len(paths) - len(cache.skipped)} images{skipped} at {rate:.1f} "
                       f"img/s into {cache.folder}")
             else:
-                print(f"feature cache{' (mirrored images)' if mirror else ''}: reusing {cache.folder}")
+                print(f"feature cache: reusing {cache.folder}")
     barrier()  # other processes wait for the main one's extraction
     cache.arrays = cache.open(L)
     if cache.skipped and cfg.data.on_corrupt == "stop":

@@ -14,7 +14,6 @@ from mgmrn.data.images import load_batches, read_image
 from mgmrn.data.semantics import SemanticsNormalizer, check_semantics
 from mgmrn.data.transforms import build_transforms
 from mgmrn.engine.checkpoint import load_checkpoint
-from mgmrn.engine.flip import flip_mean
 from mgmrn.errors import UserError
 from mgmrn.models.mgmrn import MgMRN
 from mgmrn.models.scoring import fused_scores
@@ -57,7 +56,6 @@ class Predictor:
         self.seen = torch.zeros(len(self.classes), dtype=torch.bool)  # per candidate class
         self.seen[torch.as_tensor(self.state["seen"], dtype=torch.long)] = True
         self.gamma: float = float(self.state.get("gamma") or 0.0)  # 0: trained without validation
-        self.tta_flip: bool = self.cfg.eval.tta_flip  # mean prediction over the image and its mirror
         saved = self.state.get("normalizer")  # checkpoints before 2026-11-29 lack it
         self.normalizer: SemanticsNormalizer | None = (
             SemanticsNormalizer.from_state(saved) if saved is not None
@@ -99,11 +97,6 @@ class Predictor:
         """Calibrated stacking: ``gamma`` subtracted from the seen candidate classes' scores (B, K)."""
         return scores - self.gamma * self.seen.to(scores.dtype)
 
-    def with_mirror(self, z: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
-        """``z`` = the model's predictions for images ``x`` (B, 3, H, W); with ``tta_flip``,
-        their mean with the predictions for the mirrored images."""
-        return flip_mean(lambda mirror: self.model(x.flip(-1)) if mirror else z, self.tta_flip)
-
     def load_image(self, path: str | Path | BinaryIO) -> torch.Tensor:
         """The model's input for one image, a file or an open binary file (e.g. an upload in
         memory, named in errors by its ``str``); a UserError naming it if it cannot be read."""
@@ -114,7 +107,7 @@ class Predictor:
         """The ``top_k`` classes of each image of ``x`` (B, 3, H, W), best first: ``class``,
         ``score`` (Eq. 14, less ``gamma`` if seen and ``calibrated``), ``probability`` (the
         softmax of the scores over all candidate classes) and ``seen`` (trained on)."""
-        scores = fused_scores(self.with_mirror(self.model(x), x), self.attributes, self.cfg.model.scale)
+        scores = fused_scores(self.model(x), self.attributes, self.cfg.model.scale)
         if calibrated:
             scores = self.calibrate(scores)
         probabilities = scores.softmax(dim=1)

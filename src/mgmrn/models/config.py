@@ -51,8 +51,7 @@ class ModelConfig:
     common_stage: int = 1  # whose H x W is the common one, counted from the last (1: coarsest)
     channels: int = 2048  # C of the common HxWxC map; 0: the last stage's channels
     hidden: int = 1024  # VSD attention width
-    token_norm: bool = True  # LayerNorm of the tokens (paper silent; false = literal)
-    norm_position: str = "maps"  # maps: each g_l, before SCAB | tokens: the VSD's input, after SCAB
+    token_norm: bool = True  # LayerNorm of each g_l over channels, before SCAB (paper silent; false = literal)
     attention_scale: bool = True  # Eq. 8's 1/sqrt(d); the reference code omits it
     attribute_embedding: str = "paper"  # paper: V = w_att W_l (Eq. 10) | free: learnable V
     query_dim: int = 300  # width of learnable attribute queries when data has no vectors
@@ -79,8 +78,6 @@ class ModelConfig:
             raise UserError(f"model.common must be pool-project or conv-gn-relu, got '{self.common}'")
         if self.spatial_mask not in (None, "single", "channel"):
             raise UserError(f"model.spatial_mask must be single or channel, got '{self.spatial_mask}'")
-        if self.norm_position not in ("tokens", "maps"):
-            raise UserError(f"model.norm_position must be tokens or maps, got '{self.norm_position}'")
         if self.attribute_embedding not in ("paper", "free"):
             raise UserError(f"model.attribute_embedding must be paper or free, got '{self.attribute_embedding}'")
         require("model.scale", self.scale, 0.0, FLOAT32_MAX, above=True)

@@ -42,12 +42,9 @@ class StageHead(nn.Module):
         use_rfm = cfg.variant in ("mgm", "mrm-no-scab", "full")
         self.rfm = RegionFeatureMining(in_channels, regions, cfg.region_pooling) if use_rfm else None
         self.to_common = ToCommonShape(in_channels, channels, str(cfg.resolved("common")))
-        # Where the token LayerNorm sits (the paper is silent). After SCAB ("tokens") it
-        # cancels a one-channel spatial mask (Eq. 4): LN(a * u) = LN(u) for a scalar a > 0.
-        # On each g_l before SCAB ("maps") the masks keep their effect; without fusion the
-        # two positions compute the same function.
-        on_maps = cfg.token_norm and cfg.norm_position == "maps"
-        self.map_norm = PositionNorm(channels) if on_maps else nn.Identity()
+        # The token LayerNorm (the paper is silent) sits on g_l, before SCAB: on the tokens
+        # after SCAB it would cancel a one-channel spatial mask (Eq. 4), LN(a u) = LN(u) for a > 0.
+        self.map_norm = PositionNorm(channels) if cfg.token_norm else nn.Identity()
         self.fusion = None
         if sources:
             self.fusion = SpatialChannelAttention(
@@ -68,7 +65,6 @@ class StageHead(nn.Module):
             n_attributes=n_attributes,
             embedding=cfg.attribute_embedding,
             scaled=cfg.attention_scale,
-            token_norm=cfg.token_norm and not on_maps,
         )
 
     def mine(self, f: Tensor, size: tuple[int, int]) -> Tensor:

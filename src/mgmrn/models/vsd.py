@@ -32,12 +32,8 @@ class VisualSemanticDecoder(nn.Module):
         n_attributes: int = 0,
         embedding: str = "paper",
         scaled: bool = True,
-        token_norm: bool = True,
     ) -> None:
         super().__init__()
-        # LayerNorm of the tokens u_l before Eq. (8): makes the attention logits and z
-        # independent of the stage's feature scale (the paper is silent; off = literal).
-        self.norm = nn.LayerNorm(channels) if token_norm else nn.Identity()
         # Eq. (8)-(9) are linear maps without biases.
         self.q = nn.Linear(word_dim, hidden, bias=False)
         self.k = nn.Linear(channels, hidden, bias=False)
@@ -75,7 +71,6 @@ class VisualSemanticDecoder(nn.Module):
 
     def forward(self, tokens: Tensor, w_att: Tensor, return_attention: bool = False):
         """tokens (B, T, C), w_att (A, d_w) -> z (B, A) [, attention (B, A, T)]."""
-        tokens = self.norm(tokens)
         qk, e = self.folded(w_att)
         attn = torch.softmax(torch.einsum("ac,btc->bat", qk.to(tokens.dtype), tokens), dim=-1)
         value = torch.einsum("btc,ac->bat", tokens, e.to(tokens.dtype))  # <u_t, e_s>
@@ -84,7 +79,6 @@ class VisualSemanticDecoder(nn.Module):
 
     def reference_forward(self, tokens: Tensor, w_att: Tensor) -> Tensor:
         """Eq. (8)-(10) in their written order (slow; for tests)."""
-        tokens = self.norm(tokens)
         q = self.q(w_att)
         k = self.k(tokens)
         v = self.v(tokens)

@@ -126,10 +126,7 @@ def explain(
     maps = model.backbone(x[None])
     z, attn = model.forward_maps(maps, return_attention=True)
     scores = fused_scores(z, predictor.attributes, scale)[0]
-    # the predicted class as `mgmrn predict` ranks them (with the mirror image under tta_flip);
-    # attention, contributions and score stay those of the image itself, the view drawn
-    ranked = fused_scores(predictor.with_mirror(z, x[None]), predictor.attributes, scale)[0]
-    best = int(predictor.calibrate(ranked[None])[0].argmax())
+    best = int(predictor.calibrate(scores[None])[0].argmax())  # the class `mgmrn predict` ranks first
     k = best if class_name is None else predictor.classes.index(class_name)
     contrib = attribute_contributions(z[0], predictor.attributes[k], scale)
     if attributes:

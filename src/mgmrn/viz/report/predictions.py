@@ -4,8 +4,8 @@ The report needs every test image's per-stage attribute predictions z (N, L, A):
 scores (Eq. 11, 14), the attribute-prediction errors (Fig. 5) and the features of the t-SNE
 (Fig. 6) all follow from them. They are computed as the final test computed them
 (:class:`mgmrn.engine.evaluate.Evaluator`: the feature cache for frozen-backbone runs, the
-run's ``eval.tta_flip`` and ``train.amp``) and stored atomically beside ``model.pt``, under a
-key of its bytes and of the test images: a changed model or test split recomputes them.
+run's ``train.amp``) and stored atomically beside ``model.pt``, under a key of its bytes and
+of the test images: a changed model or test split recomputes them.
 """
 
 from __future__ import annotations
