@@ -10,8 +10,8 @@ class: how much of the error the class descriptions themselves explain; and the 
 all errors (per-class error rates summed) that the ``--worst`` lowest classes hold.
 
     .venv/bin/python benchmarks/unseen_classes.py \\
-        --group "mgm-no-rfm L=2=benchmarks/results/cub100-refpoint/runs/mgm-no-rfm-seed*" \\
-        --group "full=benchmarks/results/cub100-v3/runs/full-seed*"
+        --group "mrm-no-scab=benchmarks/results/cub100-paper/runs/mrm-no-scab-seed*" \\
+        --group "full=benchmarks/results/cub100-paper/runs/full-seed*"
 """
 
 from __future__ import annotations

@@ -77,8 +77,10 @@ def classes_of(run_dir: Path, names: list[str], values: np.ndarray) -> Predictor
 def assert_same_ranking(got: list[dict], expected: list[dict]) -> None:
     assert [t["class"] for t in got] == [t["class"] for t in expected]
     assert [t["seen"] for t in got] == [t["seen"] for t in expected]
+    # the CLI scores the images as one batch, the server one at a time: float32 rounding of
+    # scores up to model.scale (20) differs by a few 1e-6 between the two
     for key in ("probability", "score"):
-        assert [t[key] for t in got] == pytest.approx([t[key] for t in expected], rel=1e-5, abs=1e-6)
+        assert [t[key] for t in got] == pytest.approx([t[key] for t in expected], rel=1e-5, abs=1e-4)
 
 
 def test_an_upload_reads_as_its_file(predictor: Predictor, images: list[Path]):
