@@ -102,3 +102,7 @@ def test_a_folder_the_file_system_refuses_is_one_line_and_exit_1(tmp_path: Path,
     assert main(["train", "demo", "--output", str(blocker / "run")]) == 1
     err = capsys.readouterr().err.strip()
     assert err == f"mgmrn train: error: {blocker / 'run'}: Not a directory"
+
+
+def test_cache_list_imports_nothing_heavy():
+    assert modules_after("from mgmrn.cli.main import main\nassert main(['cache', 'list', '--json']) == 0") == []

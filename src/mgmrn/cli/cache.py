@@ -19,6 +19,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from mgmrn.errors import UserError
+from mgmrn.utils.cache_dirs import data_cache_root, feature_cache_dir
 from mgmrn.utils.process import alive
 
 _WRITER = re.compile(r"\.tmp(\d+)\.npy$")  # FeatureCache.extract's temporary files
@@ -50,11 +51,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def cache_folders() -> dict[str, Path]:
     """Where each kind of cache lives (see the module doc)."""
-    from mgmrn.data.build import data_cache_root
-    from mgmrn.data.config import DataConfig
-    from mgmrn.engine.cache import default_cache_dir
-
-    return {"features": default_cache_dir(), "synthetic": data_cache_root(DataConfig()) / "synthetic"}
+    return {"features": feature_cache_dir(), "synthetic": data_cache_root() / "synthetic"}
 
 
 def describe(kind: str, folder: Path) -> Entry:

@@ -10,7 +10,6 @@ import dataclasses
 import hashlib
 import json
 import logging
-import os
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,6 +30,7 @@ from mgmrn.data.semantics import (
 from mgmrn.data.splits import ValSplit, make_val_split, seen_unseen_classes
 from mgmrn.data.transforms import build_transforms
 from mgmrn.errors import UserError
+from mgmrn.utils.cache_dirs import data_cache_root
 
 RANK_SEED_STEP = 1_000_003  # seed offset between DDP processes' augmentation streams
 
@@ -85,14 +85,6 @@ class ZSLData:
         }
 
 
-def data_cache_root(cfg: DataConfig) -> Path:
-    """Where generated data sets go: ``data.cache_dir``, or ``$XDG_CACHE_HOME/mgmrn`` or ``~/.cache/mgmrn``."""
-    if cfg.cache_dir:
-        return Path(cfg.cache_dir).expanduser()
-    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(base) / "mgmrn"
-
-
 def synthetic_dataset(cfg: DataConfig) -> Path:
     """The folder-format dataset of ``cfg.synthetic``, generated on first use.
 
@@ -104,7 +96,7 @@ def synthetic_dataset(cfg: DataConfig) -> Path:
     else:
         settings = json.dumps(dataclasses.asdict(cfg.synthetic), sort_keys=True)
         digest = hashlib.sha256(settings.encode()).hexdigest()[:16]
-        target = data_cache_root(cfg).resolve() / "synthetic" / digest
+        target = data_cache_root(cfg.cache_dir).resolve() / "synthetic" / digest
     return Path(synthetic.generate_synthetic(target, cfg.synthetic))
 
 

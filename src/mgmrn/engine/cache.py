@@ -42,11 +42,6 @@ _TEMP = re.compile(r"^stage-\d+\.tmp(\d+)\.npy$")  # extract()'s temporary files
 from mgmrn.utils.progress import progress
 
 
-def default_cache_dir() -> Path:
-    """``$MGMRN_CACHE`` or ``~/.cache/mgmrn/features``."""
-    return Path(os.environ.get("MGMRN_CACHE", Path.home() / ".cache" / "mgmrn" / "features"))
-
-
 def images_fingerprint(paths: Sequence[str]) -> bytes:
     """What the cache key takes from the images: each one's absolute path and a digest of
     its bytes (reads every image once: about 0.2 s for CUB-100's 65 MB)."""

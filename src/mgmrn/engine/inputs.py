@@ -20,10 +20,11 @@ from mgmrn.config import Config
 from mgmrn.data.build import ZSLData, make_batch_sampler, make_loader
 from mgmrn.data.config import DataConfig
 from mgmrn.data.transforms import build_transforms
-from mgmrn.engine.cache import CachedMaps, FeatureCache, cache_key, default_cache_dir, images_fingerprint
+from mgmrn.engine.cache import CachedMaps, FeatureCache, cache_key, images_fingerprint
 from mgmrn.engine.distributed import barrier, is_main, rank_and_world, shard
 from mgmrn.errors import UserError
 from mgmrn.models.mgmrn import MgMRN
+from mgmrn.utils.cache_dirs import feature_cache_dir
 
 Samples = Sequence[tuple[str, int]]
 Batch = tuple[Tensor | list[Tensor], Tensor, Tensor]
@@ -186,7 +187,7 @@ def open_cache(cfg: Config, model: MgMRN, images: ImageSource, paths: list[str],
     bb, L = model.backbone, model.num_stages
     transform = images.transform(train=False)
     key = cache_key(cfg.model.backbone, bb.weights_id, cfg.data.image_size, repr(transform), fingerprint)
-    cache = FeatureCache((Path(cfg.train.cache_dir) if cfg.train.cache_dir else default_cache_dir()) / key, paths)
+    cache = FeatureCache((Path(cfg.train.cache_dir) if cfg.train.cache_dir else feature_cache_dir()) / key, paths)
     if is_main():
         with cache.locked():
             for name in cache.repair(L):
