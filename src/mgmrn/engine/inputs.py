@@ -135,8 +135,7 @@ class CachedSource(_Source):
         return path not in self.cache.skipped
 
     def _maps(self, samples: Samples) -> CachedMaps:
-        cache = self.cache
-        return CachedMaps(cache.arrays, [cache.row[p] for p, _ in samples], [y for _, y in samples])
+        return CachedMaps(self.cache.arrays, [self.cache.row[p] for p, _ in samples], [y for _, y in samples])
 
     def train_batches(self, samples: Samples, seed: int) -> Batches:
         """One epoch's training batches (seeded: resumable)."""
@@ -168,7 +167,7 @@ class Inputs:
         inputs = cls(ImageSource(batching, model.backbone.mean, model.backbone.std))
         if cfg.train.freeze_backbone or (training and cfg.train.frozen_epochs > 0):
             paths = sorted({p for p, _ in [*data.train, *data.test_seen, *data.test_unseen]})
-            cache = open_cache(cfg, model, inputs.images, paths, images_fingerprint(paths))
+            cache = open_cache(cfg, model, inputs.images, paths)
             inputs.cached = CachedSource(batching, cache)
         return inputs
 
@@ -180,13 +179,13 @@ class Inputs:
         return self.cached
 
 
-def open_cache(cfg: Config, model: MgMRN, images: ImageSource, paths: list[str], fingerprint: bytes) -> FeatureCache:
-    """The cache of ``paths`` (``fingerprint``: their :func:`images_fingerprint`) through the
-    test transform, repaired and extracted by the main process where missing; a UserError if
-    it left unreadable images out and ``data.on_corrupt`` is ``stop``."""
+def open_cache(cfg: Config, model: MgMRN, images: ImageSource, paths: list[str]) -> FeatureCache:
+    """The cache of ``paths`` through the test transform, repaired and extracted by the main
+    process where missing; a UserError if it left unreadable images out and
+    ``data.on_corrupt`` is ``stop``."""
     bb, L = model.backbone, model.num_stages
     transform = images.transform(train=False)
-    key = cache_key(cfg.model.backbone, bb.weights_id, cfg.data.image_size, repr(transform), fingerprint)
+    key = cache_key(cfg.model.backbone, bb.weights_id, cfg.data.image_size, repr(transform), images_fingerprint(paths))
     cache = FeatureCache((Path(cfg.train.cache_dir) if cfg.train.cache_dir else feature_cache_dir()) / key, paths)
     if is_main():
         with cache.locked():
