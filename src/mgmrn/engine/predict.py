@@ -56,7 +56,7 @@ class Predictor:
         self.seen = torch.zeros(len(self.classes), dtype=torch.bool)  # per candidate class
         self.seen[torch.as_tensor(self.state["seen"], dtype=torch.long)] = True
         self.gamma: float = float(self.state.get("gamma") or 0.0)  # 0: trained without validation
-        saved = self.state.get("normalizer")  # checkpoints before 2026-11-29 lack it
+        saved = self.state.get("normalizer")  # older checkpoints lack it
         self.normalizer: SemanticsNormalizer | None = (
             SemanticsNormalizer.from_state(saved) if saved is not None
             else SemanticsNormalizer(self.cfg.data.normalize) if self.cfg.data.normalize in ("l2", "none")
