@@ -31,8 +31,9 @@ Every Mg-MRN row is one ``Trainer(cfg, output).run()`` of the ``cub100`` preset
 overrides common to all rows, then the row's own overrides and ``seed=<s>``. Metrics are the
 trainer's: ZSL T1, GZSL U / S / H with the validation-calibrated gamma (the default),
 AUSUC, and the test-sweep H (gamma chosen on the test set: optimistic, for comparison with
-the reference protocol only). Runs already in the results file are skipped, so the script
-can be rerun to add seeds or groups.
+the reference protocol only). A third table puts each row's validation ZSL T1 and H (at the
+chosen epoch, from the run's ``log.csv``) beside its test T1 and H. Runs already in the
+results file are skipped, so the script can be rerun to add seeds or groups.
 
     .venv/bin/python benchmarks/cub100.py --groups ablation --seeds 0
     .venv/bin/python benchmarks/cub100.py --table-only
@@ -176,6 +177,18 @@ def run_eszsl(args: argparse.Namespace) -> dict[str, Any]:
             "overrides": list(args.set), "seconds": time.perf_counter() - start}
 
 
+def validation_scores(run: dict[str, Any]) -> tuple[float, float] | None:
+    """Validation ZSL T1 and H at the run's chosen epoch (its log.csv's selection phase), or
+    None when the run folder is gone or the run had no validation."""
+    log = Path(run.get("output") or "") / "log.csv"
+    if not log.is_file():
+        return None
+    with log.open(newline="") as handle:
+        chosen = [r for r in csv.DictReader(handle)
+                  if r["phase"] == "select" and r["epoch"] == str(run["metrics"].get("selected_epoch"))]
+    return (float(chosen[0]["val_zsl_top1"]), float(chosen[0]["val_h"])) if chosen else None
+
+
 def aggregate(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
     order: list[str] = []
     by_name: dict[str, list[dict[str, Any]]] = {}
@@ -199,6 +212,9 @@ def aggregate(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
         if row["stages"]:
             values["over_best_stage"] = [r["metrics"]["zsl_top1"] - max(s["zsl_top1"] for s in st)
                                          for r, st in zip(runs, stages)]
+        val = [validation_scores(r) for r in runs]
+        if all(val):
+            values["val_zsl_top1"], values["val_h"] = [list(v) for v in zip(*val)]
         row["values"] = values
         out.append(row)
     groups = ["eszsl", "ablation", "diagnostics", "prototypes", "stages", "options", "finetune"]
@@ -237,6 +253,19 @@ def print_stage_table(rows: list[dict[str, Any]]) -> None:
         ["row", "seeds", "stages' ZSL T1", "sum's ZSL T1", "sum minus best stage"],
         [[r["row"], len(r["seeds"]), " / ".join(cell(v) for v in r["stages"]), cell(r["values"]["zsl_top1"]),
           cell(r["values"]["over_best_stage"])] for r in staged]))
+
+
+def print_validation_table(rows: list[dict[str, Any]]) -> None:
+    """What the validation split (the held-out seen classes that choose epoch and gamma) says
+    of each row, beside the test ZSL T1 and H: the figures a setting is chosen on."""
+    checked = [r for r in rows if "val_h" in r["values"]]
+    if not checked:
+        return
+    print("\nvalidation (pseudo-unseen seen classes, at the chosen epoch) against test")
+    print(_bench.table(
+        ["row", "seeds", "val ZSL T1", "val H", "test ZSL T1", "test H"],
+        [[r["row"], len(r["seeds"]), *(cell(r["values"][k]) for k in ("val_zsl_top1", "val_h", "zsl_top1", "gzsl_h"))]
+         for r in checked]))
 
 
 def main() -> None:
@@ -303,6 +332,7 @@ def main() -> None:
     print_table(rows, f"\nCUB-100, preset '{args.preset}', frozen pretrained Lite0 (feature cache), "
                       f"common overrides: {' '.join(args.set)}; mean ± sd over the seeds counted")
     print_stage_table(rows)
+    print_validation_table(rows)
     for r in errors:
         print(f"FAILED: {r['row']} seed {r['seed']}: {r['error']}")
     print(f"\n{_bench.machine_line(info)}")
