@@ -52,6 +52,8 @@ def test_probabilities_are_the_softmax_of_the_scores_over_all_classes(run_dir, i
     state = load_checkpoint(run_dir)
     seen = {state["classes"][int(c)] for c in state["seen"]}
     k = len(state["classes"])
+    assert state["temperature"] > 0 and state["temperature"] != 1.0  # fitted on validation
+    temperature = 1.0 if calibration else state["temperature"]
     status, results, _ = predict_json(capsys, str(run_dir), *images[:3], "--top-k", str(k), *calibration)
     assert status == 0
     for result in results:
@@ -59,9 +61,24 @@ def test_probabilities_are_the_softmax_of_the_scores_over_all_classes(run_dir, i
         assert sum(t["probability"] for t in top) == pytest.approx(1.0, abs=1e-5)
         best = top[0]
         for t in top:
-            assert t["probability"] == pytest.approx(best["probability"] * math.exp(t["score"] - best["score"]),
-                                                     rel=1e-4)
+            ratio = math.exp((t["score"] - best["score"]) / temperature)
+            assert t["probability"] == pytest.approx(best["probability"] * ratio, rel=1e-4)
             assert t["seen"] is (t["class"] in seen)
+
+
+def test_a_run_saved_before_temperatures_keeps_the_plain_softmax_and_says_so(run_dir, images, tmp_path, capsys):
+    state = load_checkpoint(run_dir)
+    del state["temperature"]
+    torch.save(state, tmp_path / "old.pt")
+    status, old, err = predict_json(capsys, str(tmp_path / "old.pt"), images[0], "--top-k", "3")
+    assert status == 0 and "saved before probabilities were calibrated" in err
+    _, raw, _ = predict_json(capsys, str(run_dir), images[0], "--top-k", "3")
+    for a, b in zip(old[0]["top"], raw[0]["top"]):
+        assert a["class"] == b["class"] and a["score"] == pytest.approx(b["score"], abs=1e-5)
+    top = old[0]["top"]
+    for t in top:
+        assert t["probability"] == pytest.approx(top[0]["probability"] * math.exp(t["score"] - top[0]["score"]),
+                                                 rel=1e-4)
 
 
 def test_text_output_gives_percentages_and_seen_or_unseen(run_dir, images, capsys):

@@ -50,7 +50,8 @@ def run(args: argparse.Namespace) -> int:
     model.to(device)
     data = build_data(cfg.data)
     inputs = Inputs.create(cfg, data, model, device)
-    metrics = evaluate_checkpoint_model(model, inputs, data, cfg, device, gamma=state.get("gamma"))
+    metrics = evaluate_checkpoint_model(model, inputs, data, cfg, device, gamma=state.get("gamma"),
+                                        temperature=state.get("temperature"))
     print(format_metrics(metrics))
     if args.per_class:
         print(format_per_class(metrics["zsl_per_class"]))

@@ -7,8 +7,9 @@ validation (as in GZSL evaluation; ``--no-calibration`` ranks by the raw scores)
 ``--classes`` (a CSV like ``class_attributes.csv``: ``class`` then one column per attribute,
 named as in training) among any classes described only by their attributes.
 
-Each ranked class comes with its probability (the softmax of the scores over all candidate
-classes) and whether it was seen in training. Results stream out one line per image as each
+Each ranked class comes with its probability (the softmax over all candidate classes of the
+scores divided by the temperature fitted on the run's validation split) and whether it was
+seen in training. Results stream out one line per image as each
 batch is classified; an image that cannot be read is reported in one line on stderr (and,
 with ``--json``, as ``{"image", "error"}``), the others are classified, and the exit status
 is then 1.
@@ -41,7 +42,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "or error")
     parser.add_argument("--batch-size", type=int, default=16, help="images classified together (default 16)")
     parser.add_argument("--no-calibration", action="store_true",
-                        help="do not subtract the validation-chosen gamma from the seen classes' scores")
+                        help="rank by the raw scores (no validation-chosen gamma off the seen classes' scores) "
+                             "and give their plain softmax (no temperature)")
     parser.epilog = (f"exit status: 0 when every image was classified, {PARTLY_UNREADABLE} when some could not be "
                      "read (each named on stderr; the others were classified), 2 on bad input that stops the command")
 
@@ -83,6 +85,8 @@ def run(args: argparse.Namespace) -> int:
 
     paths = find_images(args.images)
     predictor = Predictor(args.checkpoint)
+    if predictor.note and not args.no_calibration:
+        print(f"mgmrn predict: note: {predictor.note}", file=sys.stderr, flush=True)
     if args.classes is not None:
         predictor.use_classes(*candidate_classes(args.classes, predictor.attribute_names), source=args.classes)
     results = predictor.stream(paths, top_k=args.top_k, batch_size=args.batch_size,

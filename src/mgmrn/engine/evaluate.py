@@ -10,6 +10,7 @@ from torch import Tensor, nn
 
 from mgmrn.config import Config
 from mgmrn.data.build import ZSLData
+from mgmrn.engine.confidence import probability_report
 from mgmrn.engine.distributed import gather_rows
 from mgmrn.engine.inputs import InputSource, Inputs, Samples
 from mgmrn.engine.loop import predict_attributes
@@ -56,11 +57,17 @@ class Evaluator:
 
 
 def evaluate_checkpoint_model(
-    model: nn.Module, inputs: Inputs, data: ZSLData, cfg: Config, device: torch.device, gamma: float | None
+    model: nn.Module, inputs: Inputs, data: ZSLData, cfg: Config, device: torch.device, gamma: float | None,
+    temperature: float | None = None,
 ) -> dict[str, Any]:
-    """Test metrics (fused and per stage) under ``eval.*``; ``gamma``: the one chosen on validation."""
+    """Test metrics (fused and per stage) under ``eval.*``; ``gamma`` and ``temperature``: the
+    ones chosen on validation (``probabilities``: how well the temperature serves, with the
+    metrics' gamma, :func:`mgmrn.engine.confidence.probability_report`)."""
     attributes = torch.as_tensor(data.attributes, dtype=torch.float32)
     evaluator = Evaluator.for_run(model, inputs.source(cfg.train.freeze_backbone), cfg, attributes, device)
     scores, labels = evaluator.scores(data.test_seen, data.test_unseen, "test")
-    return stage_metrics(scores, labels, data.seen, data.unseen, Calibration.from_config(cfg.eval, gamma),
-                         class_names=data.classes)
+    metrics = stage_metrics(scores, labels, data.seen, data.unseen, Calibration.from_config(cfg.eval, gamma),
+                            class_names=data.classes)
+    metrics["probabilities"] = probability_report(scores.sum(1).numpy(), labels, data.seen, data.unseen,
+                                                  metrics["gamma"], temperature)
+    return metrics

@@ -36,6 +36,17 @@ def model_from_checkpoint(state: dict[str, Any]) -> tuple[MgMRN, Config]:
     return model.eval(), cfg
 
 
+def saved_temperature(state: dict[str, Any]) -> tuple[float, str]:
+    """A checkpoint's probability temperature, and a note when it has none (T = 1 then)."""
+    if "temperature" not in state:
+        return 1.0, ("this run was saved before probabilities were calibrated: they are the plain softmax "
+                     "of the ranking scores, overconfident (train it again to calibrate them)")
+    if state["temperature"] is None:
+        return 1.0, ("this run was trained without validation: its probabilities are the plain softmax of "
+                     "the ranking scores, not calibrated")
+    return float(state["temperature"]), ""
+
+
 class Predictor:
     """Scores images against class attribute vectors with a checkpoint's model (Eq. 14).
 
@@ -43,6 +54,12 @@ class Predictor:
     evaluation: the gamma chosen on validation is subtracted from the seen classes' scores
     (calibrated stacking), so unseen classes can win. Classes given by attributes
     (:meth:`use_classes`) are all new to the model and are not calibrated.
+
+    Probabilities are the softmax of the ranking scores divided by the run's ``temperature``,
+    fitted on validation (:mod:`mgmrn.engine.confidence`); classes given by attributes share
+    it, having no validation of their own. A run saved without one (before temperatures were
+    fitted, or trained without validation) keeps T = 1, the plain softmax, and says so in
+    ``note``.
     """
 
     def __init__(self, checkpoint: str | Path) -> None:
@@ -56,6 +73,7 @@ class Predictor:
         self.seen = torch.zeros(len(self.classes), dtype=torch.bool)  # per candidate class
         self.seen[torch.as_tensor(self.state["seen"], dtype=torch.long)] = True
         self.gamma: float = float(self.state.get("gamma") or 0.0)  # 0: trained without validation
+        self.temperature, self.note = saved_temperature(self.state)
         saved = self.state.get("normalizer")  # older checkpoints lack it
         self.normalizer: SemanticsNormalizer | None = (
             SemanticsNormalizer.from_state(saved) if saved is not None
@@ -106,11 +124,12 @@ class Predictor:
     def rank(self, x: torch.Tensor, top_k: int, calibrated: bool = True) -> list[list[dict[str, Any]]]:
         """The ``top_k`` classes of each image of ``x`` (B, 3, H, W), best first: ``class``,
         ``score`` (Eq. 14, less ``gamma`` if seen and ``calibrated``), ``probability`` (the
-        softmax of the scores over all candidate classes) and ``seen`` (trained on)."""
+        softmax over all candidate classes of the scores divided by ``temperature``, or of the
+        raw scores unless ``calibrated``) and ``seen`` (trained on)."""
         scores = fused_scores(self.model(x), self.attributes, self.cfg.model.scale)
         if calibrated:
             scores = self.calibrate(scores)
-        probabilities = scores.softmax(dim=1)
+        probabilities = (scores / (self.temperature if calibrated else 1.0)).softmax(dim=1)
         values, index = scores.topk(min(top_k, len(self.classes)), dim=1)
         return [
             [{"class": self.classes[i], "score": v, "probability": float(p[i]), "seen": bool(self.seen[i])}

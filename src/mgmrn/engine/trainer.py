@@ -25,6 +25,7 @@ from torch import nn
 from mgmrn.config import Config, absolute_paths, save_config, to_dict
 from mgmrn.data.build import RANK_SEED_STEP, ZSLData, build_data
 from mgmrn.engine.checkpoint import LAST, SELECTED, load_checkpoint, save_checkpoint
+from mgmrn.engine.confidence import fit_on_split
 from mgmrn.engine.distributed import barrier, init_distributed, is_main
 from mgmrn.engine.evaluate import Evaluator, evaluate_checkpoint_model
 from mgmrn.engine.inputs import InputSource, Inputs
@@ -73,6 +74,7 @@ class RunState:
     best_epoch: int = -1
     best_h: float = -1.0
     gamma: float | None = None
+    temperature: float | None = None  # of the probabilities, fitted on validation with gamma
     log: list[dict[str, Any]] = field(default_factory=list)
 
 
@@ -199,6 +201,7 @@ class Trainer:
                     keep = val["gzsl_h"] > self.state.best_h
                 if keep:
                     self.state.best_h, self.state.best_epoch, self.state.gamma = val["gzsl_h"], epoch, val["gamma"]
+                    self.state.temperature = val["temperature"]
             self.state.epoch = epoch + 1
             self._log(row)
             if is_main():
@@ -234,20 +237,23 @@ class Trainer:
         return self.inputs.source(frozen)
 
     def _validate(self, source: InputSource) -> dict[str, Any]:
-        """Validation metrics (held-out seen classes as unseen); gamma chosen here (best H)."""
+        """Validation metrics (held-out seen classes as unseen); gamma chosen here (best H), and
+        the temperature of the probabilities of the ranking with that gamma (``temperature``)."""
         v = self.data.val
         evaluator = Evaluator.for_run(self.model, source, self.cfg, self.attributes, self.device)
         scores, labels = evaluator.scores(v.val_seen, v.val_unseen, "val")
         calibration = Calibration.from_config(self.cfg.eval).sweeping()
-        return stage_metrics(scores, labels, np.asarray(v.val_seen_classes), np.asarray(v.val_unseen_classes),
-                             calibration, per_stage=False)
+        classes = np.asarray(v.val_seen_classes), np.asarray(v.val_unseen_classes)
+        val = stage_metrics(scores, labels, *classes, calibration, per_stage=False)
+        val["temperature"] = fit_on_split(scores.sum(1).numpy(), labels, *classes, val["gamma"])
+        return val
 
     def _final_test(self) -> dict[str, Any]:
         """Metrics of the selected model on the test splits; ``metrics.json``."""
         selected = load_checkpoint(self.output / SELECTED)
         self.model.load_state_dict(selected["model"])
         metrics = evaluate_checkpoint_model(self.model, self.inputs, self.data, self.cfg, self.device,
-                                            gamma=self.state.gamma)
+                                            gamma=self.state.gamma, temperature=self.state.temperature)
         metrics["selected_epoch"] = selected["epoch"]
         metrics["phase"] = selected["phase"]
         if is_main():
@@ -277,6 +283,7 @@ class Trainer:
             "mean": tuple(self.model.backbone.mean),
             "std": tuple(self.model.backbone.std),
             "gamma": self.state.gamma,
+            "temperature": self.state.temperature,
             "epoch": self.state.epoch,
             "phase": self.state.phase,
         }
