@@ -24,6 +24,7 @@ from mgmrn.viz.report.embedding import CLASSES, panels
 from mgmrn.viz.report.metrics_table import COMPARED, metrics_rows
 from mgmrn.viz.report.per_class import per_class
 from mgmrn.viz.report.predictions import CACHE, Predictions, predictions
+from mgmrn.viz.report.reliability import diagrams
 from mgmrn.viz.report.runs import Run, label_runs, open_run
 from mgmrn.viz.report.seen_unseen import curve
 from mgmrn.viz.report.sweep import sweep
@@ -65,7 +66,8 @@ def opened(run_dirs: list[Path], report_dir: Path) -> tuple[list[Run], list[Pred
 
 
 def test_the_report_writes_every_figure_as_png_and_svg_and_one_self_contained_page(report_dir: Path):
-    names = ["metrics", "seen-unseen", "training", "per-class", "attribute-error", "tsne", "attention", "sweep"]
+    names = ["metrics", "seen-unseen", "reliability", "training", "per-class", "attribute-error", "tsne", "attention",
+             "sweep"]
     assert len(SECTIONS) == len(names)
     for name in names:
         assert (report_dir / f"{name}.png").stat().st_size > 1000, name
@@ -162,6 +164,21 @@ def test_attribute_errors_match_a_direct_computation(opened):
                     values[part].extend(np.abs(u * np.linalg.norm(a) - a))
             assert stats.mean[k] == pytest.approx([np.mean(v) for v in values], rel=1e-9)
             assert stats.sd[k] == pytest.approx([np.std(v) for v in values], rel=1e-9)
+
+
+def test_the_reliability_diagrams_have_the_ece_and_nll_of_metrics_json(opened):
+    for run, preds in zip(*opened):
+        saved = run.metrics["probabilities"]
+        assert saved["gamma"] == run.metrics["gamma"] and saved["temperature"] == run.state["temperature"]
+        for d in diagrams(run, preds):
+            side = saved[d.split]
+            assert d.temperature == saved["temperature"] and d.plain.counts.sum() == side["images"]
+            assert d.scaled.counts.sum() == side["images"]
+            for mine, key in ((d.plain.ece, "ece_uncalibrated"), (d.scaled.ece, "ece"),
+                              (d.nll_plain, "nll_uncalibrated"), (d.nll_scaled, "nll")):
+                assert mine == pytest.approx(side[key], abs=1e-6), key
+            unseen = np.isin(preds.labels, preds.data.unseen)
+            assert side["images"] == int((unseen if d.split == "unseen" else ~unseen).sum())
 
 
 def test_the_training_curves_mark_the_selected_epoch(opened):

@@ -10,8 +10,8 @@ from typing import Callable, Sequence
 
 from mgmrn.errors import UserError
 from mgmrn.utils.io import atomic_open
-from mgmrn.viz.report import (attention, attribute_error, embedding, metrics_table, per_class, seen_unseen,
-                              sweep, training)
+from mgmrn.viz.report import (attention, attribute_error, embedding, metrics_table, per_class, reliability,
+                              seen_unseen, sweep, training)
 from mgmrn.viz.report.figure import write_figure
 from mgmrn.viz.report.page import Section, page
 from mgmrn.viz.report.predictions import Predictions, predictions
@@ -19,8 +19,8 @@ from mgmrn.viz.report.runs import Run, label_runs, open_run
 
 REPORT = "report.html"
 SECTIONS: tuple[Callable[[Sequence[Run], Sequence[Predictions]], Section | None], ...] = (
-    metrics_table.section, seen_unseen.section, training.section, per_class.section, attribute_error.section,
-    embedding.section, attention.section, sweep.section,
+    metrics_table.section, seen_unseen.section, reliability.section, training.section, per_class.section,
+    attribute_error.section, embedding.section, attention.section, sweep.section,
 )
 
 
