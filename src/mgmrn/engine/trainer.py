@@ -196,7 +196,9 @@ class Trainer:
             keep = epoch == phase.epochs - 1
             if phase.validate:
                 val = self._validate(source)
-                row.update({"val_zsl_top1": val["zsl_top1"], "val_h": val["gzsl_h"], "val_gamma": val["gamma"]})
+                row.update({"val_zsl_top1": val["zsl_top1"], "val_unseen": val["gzsl_unseen"],
+                            "val_seen": val["gzsl_seen"], "val_h": val["gzsl_h"], "val_gamma": val["gamma"],
+                            "val_temperature": val["temperature"]})
                 if self.cfg.train.select == "val":
                     keep = val["gzsl_h"] > self.state.best_h
                 if keep:
