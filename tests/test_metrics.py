@@ -218,3 +218,20 @@ def test_per_class_report_names_the_most_confused_class():
     assert [r["top1"] for r in report] == [75.0, 100.0, 25.0]
     assert [(r["confused_with"], r["confused_share"]) for r in report] == [("b", 25.0), (None, 0.0), ("a", 50.0)]
     assert m.per_class_report(np.zeros((1, 1), dtype=int), ["x"])[0]["top1"] is None
+
+
+def test_each_stage_is_measured_at_its_own_validation_gamma():
+    stages = [random_case(seed) for seed in (3, 4)]
+    scores = torch.as_tensor(np.stack([s[0] for s in stages], axis=1))  # (N, 2, K): one case per stage
+    labels, seen, unseen = stages[0][1:]
+    val = m.stage_gammas(scores, labels, seen, unseen)
+    assert val == [m.choose_gamma(scores[:, l].numpy(), labels, seen, unseen) for l in range(2)]
+    calibration = m.Calibration("val", val=0.0)
+    out = m.stage_metrics(scores, labels, seen, unseen, calibration, stage_val_gammas=[0.3, -0.2])
+    plain = m.stage_metrics(scores, labels, seen, unseen, calibration)
+    for l, (entry, gamma) in enumerate(zip(out["stages"], [0.3, -0.2])):
+        u, s, h = m.gzsl_accuracy(scores[:, l].numpy(), labels, seen, unseen, gamma)
+        assert entry["gamma"] == gamma and (entry["gzsl_unseen"], entry["gzsl_seen"], entry["gzsl_h"]) == \
+            pytest.approx((100 * u, 100 * s, 100 * h))
+        assert {k: entry[k] for k in plain["stages"][l]} == plain["stages"][l]  # the rest is unchanged
+        assert "gzsl_h" not in plain["stages"][l]  # a run saved without stage gammas: no stage GZSL under val

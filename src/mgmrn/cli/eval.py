@@ -51,7 +51,8 @@ def run(args: argparse.Namespace) -> int:
     data = build_data(cfg.data)
     inputs = Inputs.create(cfg, data, model, device)
     metrics = evaluate_checkpoint_model(model, inputs, data, cfg, device, gamma=state.get("gamma"),
-                                        temperature=state.get("temperature"))
+                                        temperature=state.get("temperature"),
+                                        stage_val_gammas=state.get("stage_gammas"))
     print(format_metrics(metrics))
     if args.per_class:
         print(format_per_class(metrics["zsl_per_class"]))

@@ -58,16 +58,16 @@ class Evaluator:
 
 def evaluate_checkpoint_model(
     model: nn.Module, inputs: Inputs, data: ZSLData, cfg: Config, device: torch.device, gamma: float | None,
-    temperature: float | None = None,
+    temperature: float | None = None, stage_val_gammas: list[float] | None = None,
 ) -> dict[str, Any]:
-    """Test metrics (fused and per stage) under ``eval.*``; ``gamma`` and ``temperature``: the
-    ones chosen on validation (``probabilities``: how well the temperature serves, with the
+    """Test metrics (fused and per stage) under ``eval.*``; ``gamma``, ``temperature`` and each
+    stage's gamma: the ones chosen on validation (``probabilities``: how well the temperature serves, with the
     metrics' gamma, :func:`mgmrn.engine.confidence.probability_report`)."""
     attributes = torch.as_tensor(data.attributes, dtype=torch.float32)
     evaluator = Evaluator.for_run(model, inputs.source(cfg.train.freeze_backbone), cfg, attributes, device)
     scores, labels = evaluator.scores(data.test_seen, data.test_unseen, "test")
     metrics = stage_metrics(scores, labels, data.seen, data.unseen, Calibration.from_config(cfg.eval, gamma),
-                            class_names=data.classes)
+                            class_names=data.classes, stage_val_gammas=stage_val_gammas)
     metrics["probabilities"] = probability_report(scores.sum(1).numpy(), labels, data.seen, data.unseen,
                                                   metrics["gamma"], temperature)
     return metrics

@@ -406,22 +406,45 @@ def evaluate_scores(
     }
 
 
+STAGE_KEYS = ("zsl_top1", "ausuc", "test_sweep_gamma", "test_sweep_h")  # of every stage entry
+STAGE_GZSL_KEYS = ("gzsl_unseen", "gzsl_seen", "gzsl_h", "gamma")  # under the run's calibration
+
+
+def _stage_entry(scores: np.ndarray, labels: Sequence[int], seen: np.ndarray, unseen: np.ndarray,
+                 calibration: Calibration, gamma: Optional[float]) -> dict[str, Any]:
+    """One stage's metrics: calibration-free ones, and its GZSL under ``calibration`` with
+    ``gamma`` as its validation gamma (left out for ``val`` without one)."""
+    gzsl = calibration.how != "val" or gamma is not None
+    m = evaluate_scores(scores, labels, seen, unseen, calibration._replace(val=gamma) if gzsl else
+                        calibration.sweeping())
+    return {k: m[k] for k in STAGE_KEYS + (STAGE_GZSL_KEYS if gzsl else ())}
+
+
+def stage_gammas(scores: torch.Tensor, labels: Sequence[int], seen: np.ndarray, unseen: np.ndarray,
+                 grid: Optional[Any] = None) -> list[float]:
+    """Each stage's best-H gamma on a (validation) split's per-stage scores (N, L, K)."""
+    return [choose_gamma(scores[:, l].numpy(), labels, seen, unseen, grid) for l in range(scores.shape[1])]
+
+
 def stage_metrics(
     scores: torch.Tensor, labels: Sequence[int], seen: np.ndarray, unseen: np.ndarray, calibration: Calibration,
     per_stage: bool = True, class_names: Optional[Sequence[str]] = None,
+    stage_val_gammas: Optional[Sequence[float]] = None,
 ) -> dict[str, Any]:
     """Metrics of the fused (Eq. 14) score from per-stage scores (N, L, K).
 
-    Per-stage entries report the calibration-free ZSL top-1 and AUSUC and the (labelled)
-    test-sweep H. With ``class_names``, ``zsl_per_class`` lists every unseen class's ZSL
-    top-1 (:func:`per_class_report`).
+    Per-stage entries report the calibration-free ZSL top-1 and AUSUC, the (labelled)
+    test-sweep gamma and H, and the stage's U, S, H and gamma under the run's calibration
+    (for ``val``: with each stage's own validation gamma, ``stage_val_gammas``; left out for
+    runs saved without them). With ``class_names``, ``zsl_per_class`` lists every unseen
+    class's ZSL top-1 (:func:`per_class_report`).
     """
     fused = scores.sum(1).numpy()
     out = evaluate_scores(fused, labels, seen, unseen, calibration)
     if per_stage:
-        keys = ("zsl_top1", "ausuc", "test_sweep_h")
-        out["stages"] = [{k: evaluate_scores(scores[:, l].numpy(), labels, seen, unseen, calibration.sweeping())[k]
-                          for k in keys} for l in range(scores.shape[1])]
+        gammas = list(stage_val_gammas) if stage_val_gammas is not None else [None] * scores.shape[1]
+        out["stages"] = [_stage_entry(scores[:, l].numpy(), labels, seen, unseen, calibration, gammas[l])
+                         for l in range(scores.shape[1])]
     if class_names is not None:
         counts = zsl_confusion(fused, labels, unseen)  # unseen-class rows only
         out["zsl_per_class"] = per_class_report(counts, [class_names[c] for c in unseen])

@@ -31,7 +31,7 @@ from mgmrn.engine.evaluate import Evaluator, evaluate_checkpoint_model
 from mgmrn.engine.inputs import InputSource, Inputs
 from mgmrn.engine.loop import train_epoch
 from mgmrn.engine.losses import Criterion
-from mgmrn.engine.metrics import Calibration, stage_metrics
+from mgmrn.engine.metrics import Calibration, stage_gammas, stage_metrics
 from mgmrn.engine.optim import build_optimizer, set_learning_rates
 from mgmrn.engine.rundir import RunFolder
 from mgmrn.engine.step import Stepper
@@ -75,6 +75,7 @@ class RunState:
     best_h: float = -1.0
     gamma: float | None = None
     temperature: float | None = None  # of the probabilities, fitted on validation with gamma
+    stage_gammas: list[float] | None = None  # each stage's own best-H gamma on validation
     log: list[dict[str, Any]] = field(default_factory=list)
 
 
@@ -203,7 +204,7 @@ class Trainer:
                     keep = val["gzsl_h"] > self.state.best_h
                 if keep:
                     self.state.best_h, self.state.best_epoch, self.state.gamma = val["gzsl_h"], epoch, val["gamma"]
-                    self.state.temperature = val["temperature"]
+                    self.state.temperature, self.state.stage_gammas = val["temperature"], val["stage_gammas"]
             self.state.epoch = epoch + 1
             self._log(row)
             if is_main():
@@ -240,7 +241,8 @@ class Trainer:
 
     def _validate(self, source: InputSource) -> dict[str, Any]:
         """Validation metrics (held-out seen classes as unseen); gamma chosen here (best H), and
-        the temperature of the probabilities of the ranking with that gamma (``temperature``)."""
+        the temperature of the probabilities of the ranking with that gamma (``temperature``),
+        and each stage's own gamma (``stage_gammas``, for the per-stage test metrics)."""
         v = self.data.val
         evaluator = Evaluator.for_run(self.model, source, self.cfg, self.attributes, self.device)
         scores, labels = evaluator.scores(v.val_seen, v.val_unseen, "val")
@@ -248,6 +250,7 @@ class Trainer:
         classes = np.asarray(v.val_seen_classes), np.asarray(v.val_unseen_classes)
         val = stage_metrics(scores, labels, *classes, calibration, per_stage=False)
         val["temperature"] = fit_on_split(scores.sum(1).numpy(), labels, *classes, val["gamma"])
+        val["stage_gammas"] = stage_gammas(scores, labels, *classes, calibration.grid)
         return val
 
     def _final_test(self) -> dict[str, Any]:
@@ -255,7 +258,8 @@ class Trainer:
         selected = load_checkpoint(self.output / SELECTED)
         self.model.load_state_dict(selected["model"])
         metrics = evaluate_checkpoint_model(self.model, self.inputs, self.data, self.cfg, self.device,
-                                            gamma=self.state.gamma, temperature=self.state.temperature)
+                                            gamma=self.state.gamma, temperature=self.state.temperature,
+                                            stage_val_gammas=self.state.stage_gammas)
         metrics["selected_epoch"] = selected["epoch"]
         metrics["phase"] = selected["phase"]
         if is_main():
@@ -286,6 +290,7 @@ class Trainer:
             "std": tuple(self.model.backbone.std),
             "gamma": self.state.gamma,
             "temperature": self.state.temperature,
+            "stage_gammas": self.state.stage_gammas,
             "epoch": self.state.epoch,
             "phase": self.state.phase,
         }

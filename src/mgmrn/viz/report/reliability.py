@@ -86,8 +86,9 @@ def draw(found: Sequence[Sequence[Diagram]], labels: Sequence[str]) -> Figure:
 
 def _cells(label: str, d: Diagram) -> list[object]:
     missing = "-"
-    return [f"{label}, {d.split}", int(d.plain.counts.sum()), missing if d.temperature is None else f"{d.temperature:.3g}",
-            d.plain.ece, missing if d.scaled is None else d.scaled.ece, f"{d.nll_plain:.3f}",
+    return [f"{label}, {d.split}", int(d.plain.counts.sum()),
+            missing if d.temperature is None else f"{d.temperature:.3g}", d.plain.ece,
+            missing if d.scaled is None else d.scaled.ece, f"{d.nll_plain:.3f}",
             missing if d.nll_scaled is None else f"{d.nll_scaled:.3f}"]
 
 
