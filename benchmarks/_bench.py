@@ -14,6 +14,8 @@ from typing import Any, Sequence
 
 import torch
 
+from mgmrn.engine.precision import cpu_has_native_bf16
+
 RESULTS = Path(__file__).resolve().parent / "results"
 
 
@@ -47,6 +49,8 @@ def machine() -> dict[str, Any]:
         "cpu": cpu_name(),
         "cores": os.cpu_count(),
         "torch_threads": torch.get_num_threads(),
+        "cpu_capability": torch.backends.cpu.get_cpu_capability(),
+        "native_bf16": cpu_has_native_bf16(),
         "torch": torch.__version__,
         "python": platform.python_version(),
         "date": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
@@ -59,7 +63,9 @@ def machine() -> dict[str, Any]:
 
 def machine_line(info: dict[str, Any]) -> str:
     gpu = f"; GPU {info['gpu']} (CUDA {info['cuda']})" if "gpu" in info else ""
-    return (f"machine: {info['cpu']}, {info['cores']} cores ({info['torch_threads']} torch threads){gpu}; "
+    bf16 = "native bf16" if info.get("native_bf16") else "no native bf16"
+    return (f"machine: {info['cpu']}, {info['cores']} cores ({info['torch_threads']} torch threads), "
+            f"CPU capability {info.get('cpu_capability', 'unknown')}, {bf16}{gpu}; "
             f"torch {info['torch']}, Python {info['python']}; commit {info.get('commit', 'unknown')}; "
             f"date {info['date']}")
 

@@ -24,7 +24,7 @@ from mgmrn.data.build import build_data, make_loader
 from mgmrn.data.transforms import build_transforms
 from mgmrn.engine.checkpoint import SELECTED, load_checkpoint
 from mgmrn.engine.losses import Criterion
-from mgmrn.engine.step import autocast
+from mgmrn.engine.precision import autocast
 from mgmrn.engine.trainer import build_model
 from mgmrn.models.scoring import stage_scores
 

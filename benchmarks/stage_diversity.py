@@ -32,7 +32,7 @@ from mgmrn.engine.checkpoint import SELECTED, load_checkpoint
 from mgmrn.engine.inputs import Inputs
 from mgmrn.engine.metrics import per_class_accuracy
 from mgmrn.engine.predict import model_from_checkpoint
-from mgmrn.engine.step import autocast
+from mgmrn.engine.precision import autocast
 from mgmrn.models.scoring import stage_scores
 
 

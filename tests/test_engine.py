@@ -16,7 +16,6 @@ import torch
 from mgmrn.cli.main import main
 from mgmrn.engine import cache as cache_module
 from mgmrn.engine.checkpoint import load_checkpoint
-from mgmrn.engine.step import amp_dtype
 from mgmrn.models.backbone import build_backbone
 
 CONTRACT = ("zsl_top1", "gzsl_unseen", "gzsl_seen", "gzsl_h", "ausuc", "gamma", "calibration")
@@ -371,12 +370,6 @@ def _eval_reproduces_run(run: Path, tmp_path: Path) -> dict:
     for key in ("zsl_top1", "gzsl_h", "ausuc"):
         assert again[key] == pytest.approx(metrics[key], abs=1e-9)
     return metrics
-
-
-def test_amp_dtype_choices():
-    cpu = torch.device("cpu")
-    assert amp_dtype(cpu, "auto") is None and amp_dtype(cpu, "none") is None
-    assert amp_dtype(cpu, "bf16") == torch.bfloat16
 
 
 def test_cpu_bf16_training_runs(run_dir: Path, tmp_path: Path):

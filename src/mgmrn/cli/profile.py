@@ -24,7 +24,8 @@ def run(args: argparse.Namespace) -> int:
     import torch
 
     from mgmrn.config import load_config
-    from mgmrn.engine.profile import build_for_profile, flops_per_image, parameter_counts, throughput
+    from mgmrn.engine.precision import precision_name
+    from mgmrn.engine.profile import build_for_profile, flops_per_image, parameter_counts, precision_steps, throughput
 
     cfg = load_config(args.config, args.overrides)
     if args.threads:
@@ -45,6 +46,11 @@ def run(args: argparse.Namespace) -> int:
         report["speed_batch"] = args.speed_batch
         report["threads"] = torch.get_num_threads()
         report.update(throughput(model, cfg.data.image_size, args.speed_batch, args.iters, args.train))
+    if args.iters > 0 and args.train:
+        report["precision"] = precision_name(torch.device("cpu"), cfg.train.amp)
+        frozen = cfg.train.freeze_backbone
+        report["precision_step"] = "heads on stage maps" if frozen else "whole model"
+        report.update(precision_steps(model, cfg.data.image_size, args.speed_batch, args.iters, frozen))
     if args.json:
         print(json.dumps(report))
         return 0
@@ -59,4 +65,8 @@ def run(args: argparse.Namespace) -> int:
             m, b = report[f"{key}_model_img_s"], report[f"{key}_backbone_img_s"]
             print(f"{key:<10} model {m:.2f} img/s  backbone {b:.2f} img/s  (time ratio {b / m:.2f}x; "
                   f"batch {args.speed_batch}, {report['threads']} threads)")
+    if "precision" in report:
+        print(f"precision  train.amp={cfg.train.amp} runs in {report['precision']} on this CPU; training step "
+              f"({report['precision_step']}, batch {args.speed_batch}) "
+              f"float32 {report['train_float32_img_s']:.2f} img/s, bf16 {report['train_bfloat16_img_s']:.2f} img/s")
     return 0

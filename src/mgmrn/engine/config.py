@@ -36,7 +36,9 @@ class TrainConfig:
     # schedule over all epochs) | restart (the schedule starts again over the epochs left)
     finetune_schedule: str = "continue"
     cache_dir: str = ""  # feature cache folder (default: ~/.cache/mgmrn/features)
-    amp: str = "auto"  # auto (GPU: bf16 if supported, else fp16; CPU: none) | bf16 (GPU or CPU) | fp16 (GPU) | none
+    # auto: bf16 on a GPU that has it (else fp16) and on a CPU with native bf16 (AVX512-BF16 or
+    # AMX), float32 on other CPUs | bf16 (GPU or CPU; emulated and slow on other CPUs) | fp16 (GPU) | none
+    amp: str = "auto"
     channels_last: bool = True  # GPU only
     deterministic: bool = False
     max_batches: int = 0  # batches per epoch (0: one pass over the data)

@@ -15,7 +15,7 @@ from mgmrn.engine.distributed import gather_rows
 from mgmrn.engine.inputs import InputSource, Inputs, Samples
 from mgmrn.engine.loop import predict_attributes
 from mgmrn.engine.metrics import Calibration, stage_metrics
-from mgmrn.engine.step import autocast
+from mgmrn.engine.precision import autocast
 from mgmrn.models.scoring import stage_scores
 
 

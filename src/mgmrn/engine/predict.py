@@ -14,6 +14,7 @@ from mgmrn.data.images import load_batches, read_image
 from mgmrn.data.semantics import SemanticsNormalizer, check_semantics
 from mgmrn.data.transforms import build_transforms
 from mgmrn.engine.checkpoint import load_checkpoint
+from mgmrn.engine.precision import autocast
 from mgmrn.errors import UserError
 from mgmrn.models.mgmrn import MgMRN
 from mgmrn.models.scoring import fused_scores
@@ -126,7 +127,9 @@ class Predictor:
         ``score`` (Eq. 14, less ``gamma`` if seen and ``calibrated``), ``probability`` (the
         softmax over all candidate classes of the scores divided by ``temperature``, or of the
         raw scores unless ``calibrated``) and ``seen`` (trained on)."""
-        scores = fused_scores(self.model(x), self.attributes, self.cfg.model.scale)
+        with autocast(x.device, self.cfg.train.amp):  # train.amp's precision, as the hardware allows
+            z = self.model(x).float()
+        scores = fused_scores(z, self.attributes, self.cfg.model.scale)
         if calibrated:
             scores = self.calibrate(scores)
         probabilities = (scores / (self.temperature if calibrated else 1.0)).softmax(dim=1)

@@ -62,6 +62,28 @@ def _time_pair(a: Callable[[], None], b: Callable[[], None], iters: int) -> tupl
     return min(ta), min(tb)
 
 
+def precision_steps(model: MgMRN, image_size: int, batch: int, iters: int, frozen: bool) -> dict[str, float]:
+    """Images/s of a training step (forward and backward) in float32 and under bf16 autocast,
+    timed alternately in the same process: what ``train.amp`` chooses between on a CPU. With
+    ``frozen`` the step is the heads' on stage maps computed once, as in a frozen-backbone run."""
+    x = torch.randn(batch, 3, image_size, image_size)
+    model.train()
+    with torch.no_grad():
+        maps = model.backbone(x) if frozen else None
+    forward = (lambda: model.forward_maps(maps)) if frozen else (lambda: model(x))
+
+    def step(bf16: bool) -> Callable[[], None]:
+        def run() -> None:
+            model.zero_grad(set_to_none=True)
+            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+                z = forward()
+            z.float().pow(2).mean().backward()
+        return run
+
+    t32, t16 = _time_pair(step(False), step(True), iters)
+    return {"train_float32_img_s": batch / t32, "train_bfloat16_img_s": batch / t16}
+
+
 def throughput(model: MgMRN, image_size: int, batch: int, iters: int, train: bool) -> dict[str, float]:
     """Images/s of the whole model and of the bare backbone, inference (and training steps),
     timed alternately in the same process."""

@@ -8,27 +8,8 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from mgmrn.engine.precision import amp_dtype, autocast
 from mgmrn.errors import UserError
-
-
-def amp_dtype(device: torch.device, amp: str) -> torch.dtype | None:
-    """The autocast dtype: on GPU ``auto`` = bf16 where supported, else fp16; on CPU only
-    ``bf16`` when asked (``auto`` keeps float32 there)."""
-    if amp == "none" or device.type not in ("cpu", "cuda"):
-        return None
-    if device.type == "cpu":
-        return torch.bfloat16 if amp == "bf16" else None
-    if amp == "fp16" or (amp == "auto" and not torch.cuda.is_bf16_supported()):
-        return torch.float16
-    return torch.bfloat16
-
-
-def autocast(device: torch.device, amp: str) -> contextlib.AbstractContextManager:
-    """Mixed precision as :func:`amp_dtype` says (a no-op when it says float32)."""
-    dtype = amp_dtype(device, amp)
-    if dtype is None:
-        return contextlib.nullcontext()
-    return torch.autocast(device.type, dtype=dtype)
 
 
 class Stepper:
