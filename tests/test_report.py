@@ -26,7 +26,7 @@ from mgmrn.viz.report.per_class import per_class
 from mgmrn.viz.report.predictions import CACHE, Predictions, predictions
 from mgmrn.viz.report.reliability import diagrams
 from mgmrn.viz.report.runs import Run, label_runs, open_run
-from mgmrn.viz.report.seen_unseen import curve
+from mgmrn.viz.report.seen_unseen import curve, stage_curves
 from mgmrn.viz.report.sweep import sweep
 from mgmrn.viz.report.training import phases, selected
 
@@ -88,6 +88,7 @@ def test_runs_are_labelled_by_their_config_differences(opened):
 
 
 def test_the_metrics_table_reproduces_metrics_json(opened):
+    runs, preds_of = opened
     for run, preds in zip(*opened):
         table = metrics_rows(run, preds)
         fused, stages = table[-1], table[:-1]
@@ -95,10 +96,15 @@ def test_the_metrics_table_reproduces_metrics_json(opened):
         for key in COMPARED:
             assert getattr(fused, key) == pytest.approx(run.metrics[key], abs=1e-6), key
         assert len(stages) == len(run.metrics["stages"]) == run.cfg.model.stages
-        for row, saved in zip(stages, run.metrics["stages"]):
-            assert row.zsl_top1 == pytest.approx(saved["zsl_top1"], abs=1e-6)
-            assert row.ausuc == pytest.approx(saved["ausuc"], abs=1e-6)
-            assert row.gzsl_h == pytest.approx(saved["test_sweep_h"], abs=1e-6)
+        assert fused.test_sweep_h == pytest.approx(run.metrics["test_sweep_h"], abs=1e-6)
+        assert run.metrics["calibration"] == "val" and len(run.state["stage_gammas"]) == len(stages)
+        for row, saved, gamma in zip(stages, run.metrics["stages"], run.state["stage_gammas"]):
+            assert row.gamma == saved["gamma"] == gamma and row.how == fused.how  # one protocol in every row
+            for key in ("zsl_top1", "ausuc", "gzsl_unseen", "gzsl_seen", "gzsl_h", "test_sweep_gamma",
+                        "test_sweep_h"):
+                assert getattr(row, key) == pytest.approx(saved[key], abs=1e-6), key
+    old = replace(runs[0], state={k: v for k, v in runs[0].state.items() if k != "stage_gammas"})
+    assert all(r.gzsl_h is None and r.gamma is None for r in metrics_rows(old, preds_of[0])[:-1])
 
 
 def direct_gzsl(scores: np.ndarray, labels: np.ndarray, seen: np.ndarray, unseen: np.ndarray,
@@ -121,6 +127,11 @@ def test_the_seen_unseen_curve_has_the_area_and_the_point_of_metrics_json(opened
         assert c.ausuc == pytest.approx(run.metrics["ausuc"], abs=1e-6)
         assert np.trapezoid(c.seen, c.unseen) / 100 == pytest.approx(run.metrics["ausuc"], abs=1e-6)  # %: of 100 x 100
         assert c.chosen == pytest.approx((run.metrics["gzsl_unseen"], run.metrics["gzsl_seen"]), abs=1e-6)
+        assert c.uncalibrated == pytest.approx((run.metrics["gzsl_unseen_uncalibrated"],
+                                                run.metrics["gzsl_seen_uncalibrated"]), abs=1e-6)
+        for stage, saved in zip(stage_curves(run, preds), run.metrics["stages"], strict=True):
+            assert stage.ausuc == pytest.approx(saved["ausuc"], abs=1e-6)
+            assert stage.chosen == pytest.approx((saved["gzsl_unseen"], saved["gzsl_seen"]), abs=1e-6)
         assert c.unseen[0] == 0 and c.seen[-1] == 0 and np.all(np.diff(c.unseen) >= 0)
         args = (preds.fused_scores(), preds.labels, preds.data.seen, preds.data.unseen)
         for i in np.linspace(1, len(c.gammas) - 1, 5).astype(int):  # critical gammas: U, S by re-scoring
@@ -186,6 +197,10 @@ def test_the_training_curves_mark_the_selected_epoch(opened):
         log = list(csv.DictReader((run.folder / "log.csv").open()))
         found = phases(run)
         assert [e for p in found for e in p.epochs] == [int(r["epoch"]) for r in log]
+        assert [x for p in found for x in p.lr] == [float(r["lr"]) for r in log]
+        select = next(p for p in found if p.name == "select")
+        for key in ("val_zsl_top1", "val_unseen", "val_seen", "val_h"):
+            assert select.val[key] == [float(r[key]) for r in log if r["phase"] == "select"], key
         chosen = selected(run, found)
         assert chosen is not None and chosen.epoch == run.metrics["selected_epoch"]
         row = next(r for r in log if r["phase"] == chosen.phase and int(r["epoch"]) == chosen.epoch)

@@ -1,8 +1,9 @@
-"""The training curves of ``log.csv``: loss and validation H per epoch, the selected epoch marked."""
+"""The training curves of ``log.csv``: loss, learning rate, and validation ZSL T1, U, S and H
+per epoch, the selected epoch marked."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Sequence
 
 from matplotlib.figure import Figure
@@ -13,16 +14,21 @@ from mgmrn.viz.report.page import Section
 from mgmrn.viz.report.runs import Run
 
 STYLES = {"select": "-", "refit": "--", "final": "-"}
+VALIDATION = {"val_zsl_top1": ("ZSL T1", ":"), "val_unseen": ("U", "-."), "val_seen": ("S", (0, (5, 2))),
+              "val_h": ("H", "-")}  # log column -> label, line style
 
 
 @dataclass
 class Phase:
-    """One training phase's rows of the log (``val_h``: empty when it did not validate)."""
+    """One training phase's rows of the log (``val_h``: empty when it did not validate;
+    ``val``: each validation metric the log has, by its column)."""
 
     name: str
     epochs: list[int]
     loss: list[float]
     val_h: list[float]
+    lr: list[float] = field(default_factory=list)
+    val: dict[str, list[float]] = field(default_factory=dict)
 
 
 @dataclass
@@ -43,8 +49,13 @@ def phases(run: Run) -> list[Phase]:
         phase = found.setdefault(row["phase"], Phase(row["phase"], [], [], []))
         phase.epochs.append(int(row["epoch"]))
         phase.loss.append(float(row["loss"]))
+        if row.get("lr"):
+            phase.lr.append(float(row["lr"]))
         if row.get("val_h"):
             phase.val_h.append(float(row["val_h"]))
+        for key in VALIDATION:
+            if row.get(key):
+                phase.val.setdefault(key, []).append(float(row[key]))
     return list(found.values())
 
 
@@ -60,32 +71,45 @@ def selected(run: Run, found: Sequence[Phase]) -> Selected | None:
     return Selected(name, epoch, loss, val_h)
 
 
+def _validation(ax, phase: Phase, run: str, colour: str) -> None:
+    """The phase's validation metrics, one line style each."""
+    for key, values in phase.val.items():
+        name, style = VALIDATION[key]
+        ax.plot(phase.epochs, values, color=colour, linestyle=style, linewidth=2 if key == "val_h" else 1,
+                label=f"{run}: {name}")
+
+
 def draw(runs: Sequence[Run]) -> Figure:
-    figure = new_figure(11, 4)
-    loss_ax, h_ax = figure.subplots(1, 2)
+    figure = new_figure(15, 4.5)
+    loss_ax, lr_ax, h_ax = figure.subplots(1, 3)
     for i, run in enumerate(runs):
         found = phases(run)
         for phase in found:
             style = dict(color=color(i), linestyle=STYLES.get(phase.name, ":"))
             loss_ax.plot(phase.epochs, phase.loss, label=f"{run.label}: {phase.name}", **style)
-            if phase.val_h:
-                h_ax.plot(phase.epochs, phase.val_h, label=f"{run.label}: {phase.name}", **style)
+            if phase.lr:
+                lr_ax.plot(phase.epochs, phase.lr, label=f"{run.label}: {phase.name}", **style)
+            _validation(h_ax, phase, run.label, color(i))
         chosen = selected(run, found)
         if chosen is not None:
             loss_ax.plot(chosen.epoch, chosen.loss, "*", color=color(i), markersize=14, markeredgecolor="black")
             if chosen.val_h is not None:
                 h_ax.plot(chosen.epoch, chosen.val_h, "*", color=color(i), markersize=14, markeredgecolor="black")
     loss_ax.set(xlabel="epoch", ylabel="training loss (Eq. 13, per image)", title="loss")
-    h_ax.set(xlabel="epoch", ylabel="validation H (%)", title="validation H (held-out seen classes)")
-    for ax in (loss_ax, h_ax):
+    lr_ax.set(xlabel="epoch", ylabel="learning rate (first parameter group)", title="learning rate")
+    h_ax.set(xlabel="epoch", ylabel="validation accuracy (%, held-out seen classes)",
+             title="validation ZSL T1, GZSL U, S, H")
+    for ax in (loss_ax, lr_ax, h_ax):
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.grid(alpha=0.3)
         if ax.lines:
-            ax.legend(fontsize=7)
+            ax.legend(fontsize=9)
     return figure
 
 
 def section(runs: Sequence[Run], preds: Sequence[object]) -> Section:
-    caption = ("Training loss and validation H per epoch, from log.csv (solid: the phase that selects the epoch "
-               "on validation, dashed: the refit on all training images); the star marks the selected model.")
+    caption = ("Training loss, learning rate, and validation ZSL top-1, GZSL U, S and H (at each epoch's best-H "
+               "gamma) per epoch, from log.csv (loss and learning rate: solid for the phase that selects the "
+               "epoch on validation, dashed for the refit on all training images); the star marks the selected "
+               "model.")
     return Section("training", "Training curves", caption, draw(runs))
