@@ -22,7 +22,7 @@ from mgmrn.viz.report.attribute_error import attribute_errors
 from mgmrn.viz.report.build import SECTIONS
 from mgmrn.viz.report.embedding import CLASSES, panels
 from mgmrn.viz.report.metrics_table import COMPARED, metrics_rows
-from mgmrn.viz.report.per_class import per_class
+from mgmrn.viz.report.per_class import matrix, per_class
 from mgmrn.viz.report.predictions import CACHE, Predictions, predictions
 from mgmrn.viz.report.reliability import diagrams
 from mgmrn.viz.report.runs import Run, label_runs, open_run
@@ -66,8 +66,8 @@ def opened(run_dirs: list[Path], report_dir: Path) -> tuple[list[Run], list[Pred
 
 
 def test_the_report_writes_every_figure_as_png_and_svg_and_one_self_contained_page(report_dir: Path):
-    names = ["metrics", "seen-unseen", "reliability", "training", "per-class", "attribute-error", "tsne", "attention",
-             "sweep"]
+    names = ["metrics", "seen-unseen", "reliability", "training", "per-class", "confusion", "attribute-error", "tsne",
+             "attention", "sweep"]
     assert len(SECTIONS) == len(names)
     for name in names:
         assert (report_dir / f"{name}.png").stat().st_size > 1000, name
@@ -156,6 +156,21 @@ def test_per_class_bars_average_to_the_zsl_top1_and_count_the_confusions(opened)
         for c in result.confusions:
             assert c.images == pairs[(c.true, c.predicted)] > 0
         assert result.confusions[0].images == max(pairs.values())
+
+
+def test_the_confusion_matrix_has_each_class_s_images_and_top1_of_metrics_json(opened):
+    for run, preds in zip(*opened):
+        found = matrix(preds)
+        saved = {r["class"]: r for r in run.metrics["zsl_per_class"]}
+        assert sorted(found.names) == sorted(saved)
+        shares = found.shares()
+        for i, name in enumerate(found.names):
+            assert found.counts[i].sum() == saved[name]["images"]
+            if saved[name]["top1"] is not None:
+                assert shares[i, i] == pytest.approx(saved[name]["top1"], abs=1e-9)
+                assert shares[i].sum() == pytest.approx(100.0)
+        top1 = [saved[n]["top1"] for n in found.names if saved[n]["top1"] is not None]
+        assert top1 == sorted(top1)  # worst first
 
 
 def test_attribute_errors_match_a_direct_computation(opened):
