@@ -39,6 +39,7 @@ from test_report import run_dirs  # noqa: E402, F401 - two tiny runs (session fi
 
 ROOT = Path(__file__).resolve().parents[1]
 MAX_DEFINED = 3
+LOCAL = "http://localhost"  # the test client's address (not its default, testserver: a name not answered)
 
 
 @pytest.fixture(scope="module")
@@ -59,7 +60,7 @@ def images(run_dir: Path) -> list[Path]:
 @pytest.fixture
 def client(predictor: Predictor):
     """A fresh server (no defined classes) on the run."""
-    with TestClient(create_app(predictor, max_defined=MAX_DEFINED)) as test_client:
+    with TestClient(create_app(predictor, max_defined=MAX_DEFINED), base_url=LOCAL) as test_client:
         yield test_client
 
 
@@ -265,11 +266,11 @@ def test_bad_input_is_one_line_of_json_and_the_server_goes_on(case: str, client:
 
 def test_eight_concurrent_clients_get_the_answers_of_one(predictor: Predictor, images: list[Path]):
     app = create_app(predictor)
-    with TestClient(app) as one:
+    with TestClient(app, base_url=LOCAL) as one:
         expected = [post_image(one, "/api/predict", p.read_bytes()).json() for p in images[:8]]
 
         def ask(path: Path) -> dict:  # a client (and event loop) per thread, one server
-            return post_image(TestClient(app), "/api/predict", path.read_bytes()).json()
+            return post_image(TestClient(app, base_url=LOCAL), "/api/predict", path.read_bytes()).json()
 
         with ThreadPoolExecutor(8) as pool:
             got = list(pool.map(ask, images[:8] * 3))

@@ -47,10 +47,11 @@ def read_class_attributes(path: Path, text: str | None = None) -> tuple[list[str
     if "" in names or len(set(names)) != len(names):
         raise UserError("attribute column names must be non-empty and distinct", path)
     classes: list[str] = []
+    known: set[str] = set()  # the names so far, to find a repeated one in constant time
     values: list[list[float]] = []
     for lineno, row in rows[1:]:
         name = row[0].strip()
-        if not name or name in classes:
+        if not name or name in known:
             raise UserError(f"line {lineno}: class name '{name}' is empty or repeated", path)
         if len(row) != len(names) + 1:
             raise UserError(
@@ -73,6 +74,7 @@ def read_class_attributes(path: Path, text: str | None = None) -> tuple[list[str
                 )
             parsed.append(value)
         classes.append(name)
+        known.add(name)
         values.append(parsed)
     if not classes:
         raise UserError("has no class rows", path)

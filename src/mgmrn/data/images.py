@@ -23,26 +23,56 @@ warnings.filterwarnings("ignore", category=Image.DecompressionBombWarning)
 WHITE = {"I;16": 65535.0, "I;16L": 65535.0, "I;16B": 65535.0, "I;16N": 65535.0, "I": 65535.0, "F": 1.0}
 
 
+# What an image may be, decided from its header before it is decoded: at most MAX_PIXELS
+# pixels (or Pillow's Image.MAX_IMAGE_PIXELS if lower), MAX_SIDE pixels a side, and the longer
+# side at most MAX_ASPECT times the shorter (the shorter side is resized to the model's input
+# size, so the longer one costs memory in proportion to the ratio). Decoded, an image costs at
+# most about 9 bytes a pixel (32-bit grey: its pixels and their RGB copy).
+MAX_PIXELS = 50_000_000
+MAX_SIDE = 32_768
+MAX_ASPECT = 20
+ROWS = 256  # rows of a high-bit-depth grey image scaled at once (bounds the float copy)
+
+
 def to_rgb(image: Image.Image) -> Image.Image:
     """``image`` in RGB; high-bit-depth grey (:data:`WHITE`) scaled to 0-255, values outside clipped."""
+    if image.mode == "RGB":
+        image.load()
+        return image  # not a copy: an image costs its decoded pixels once
     white = WHITE.get(image.mode)
     if white is None:
         return image.convert("RGB")
-    values = np.rint(np.asarray(image, dtype=np.float64) * (255.0 / white))
-    return Image.fromarray(np.clip(values, 0, 255).astype(np.uint8)).convert("RGB")
+    width, height = image.size
+    scaled = np.empty((height, width), dtype=np.uint8)
+    for top in range(0, height, ROWS):  # a band of rows at a time: no float copy of the whole image
+        band = np.asarray(image.crop((0, top, width, min(top + ROWS, height))), dtype=np.float64)
+        scaled[top : top + ROWS] = np.clip(np.rint(band * (255.0 / white)), 0, 255)
+    return Image.fromarray(scaled).convert("RGB")
+
+
+def geometry_problem(width: int, height: int) -> str | None:
+    """Why an image of ``width`` x ``height`` pixels is refused, or ``None`` if it is not: more
+    than :data:`MAX_PIXELS` pixels (or ``PIL.Image.MAX_IMAGE_PIXELS``, if lower), a side above
+    :data:`MAX_SIDE`, or the longer side above :data:`MAX_ASPECT` times the shorter."""
+    limit = min(MAX_PIXELS, Image.MAX_IMAGE_PIXELS or MAX_PIXELS)
+    if width * height > limit:
+        return f"image too large: {width} x {height} = {width * height:,} pixels (limit {limit:,})"
+    if max(width, height) > MAX_SIDE:
+        return f"image too large: {width} x {height} pixels (at most {MAX_SIDE:,} a side)"
+    if max(width, height) > MAX_ASPECT * min(width, height):
+        return (f"image too elongated: {width} x {height} pixels "
+                f"(the longer side may be at most {MAX_ASPECT} times the shorter)")
+    return None
 
 
 def decode_image(path: str | Path | BinaryIO) -> Image.Image | str:
     """The RGB image at ``path`` (or in an open binary file, e.g. an upload in memory), fully
-    decoded, or the problem that prevents it (images of more than ``PIL.Image.MAX_IMAGE_PIXELS``
-    pixels, 89,478,485 by default, are refused)."""
+    decoded, or the problem that prevents it; its geometry is checked from the header, before
+    decoding (:func:`geometry_problem`)."""
     try:
         with Image.open(path) as image:
-            limit = Image.MAX_IMAGE_PIXELS
-            width, height = image.size
-            if limit and width * height > limit:
-                return f"image too large: {width} x {height} = {width * height:,} pixels (limit {limit:,})"
-            return to_rgb(image)
+            problem = geometry_problem(*image.size)
+            return problem if problem else to_rgb(image)
     except FileNotFoundError:
         return "image file not found"
     except UnidentifiedImageError:

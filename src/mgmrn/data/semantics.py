@@ -54,20 +54,32 @@ class SemanticsNormalizer:
         return cls(method)
 
     def __call__(self, attributes: np.ndarray, classes: list[str], source: Path) -> np.ndarray:
-        """``attributes`` (K, A) normalised, float32; errors name ``source``."""
-        att = np.asarray(attributes, dtype=np.float64)
+        """``attributes`` (K, A) normalised, float32; errors name ``source``, and a class whose
+        normalised values are not finite float32 numbers (its values too large) is one."""
+        att = self._normalised(np.asarray(attributes, dtype=np.float64), classes, source)
+        with np.errstate(over="ignore"):
+            result = att.astype(np.float32)
+        bad = ~np.isfinite(result).all(axis=1)
+        if bad.any():
+            row = int(np.flatnonzero(bad)[0])
+            raise UserError(f"class '{classes[row]}' has values too large to normalise (largest "
+                            f"{np.abs(attributes[row]).max():g}): scale them down", source)
+        return result
+
+    def _normalised(self, att: np.ndarray, classes: list[str], source: Path) -> np.ndarray:
         if self.method == "l2":
-            norms = np.linalg.norm(att, axis=1, keepdims=True)
+            with np.errstate(over="ignore"):
+                norms = np.linalg.norm(att, axis=1, keepdims=True)
             if (norms == 0).any():
                 row = int(np.flatnonzero(norms[:, 0] == 0)[0])
                 raise UserError(
                     f"class '{classes[row]}' has an all-zero attribute vector, which cannot be "
                     "L2-normalised (set data.normalize to none, minmax or zscore)", source,
                 )
-            att = att / norms
-        elif self.shift is not None and self.scale is not None:
-            att = (att - self.shift) / self.scale
-        return att.astype(np.float32)
+            return np.where(np.isfinite(norms), att / norms, np.nan)  # a length that overflows: refused
+        if self.shift is not None and self.scale is not None:
+            return (att - self.shift) / self.scale
+        return att
 
     def state(self) -> dict[str, Any]:
         """A checkpoint entry (see :meth:`from_state`)."""

@@ -9,20 +9,22 @@ import io
 from contextlib import asynccontextmanager
 from importlib.resources import files
 from pathlib import Path
-from typing import Annotated, Any, AsyncIterator
+from typing import Annotated, Any, AsyncIterator, Sequence
 
 import numpy as np
 from fastapi import APIRouter, Depends, FastAPI, Form, Request, UploadFile
 from fastapi.responses import HTMLResponse
 from fastapi.staticfiles import StaticFiles
+from starlette.concurrency import run_in_threadpool
 
 from mgmrn import __version__
 from mgmrn.cli.predict import candidate_classes
 from mgmrn.engine.predict import Predictor
 from mgmrn.serve.errors import add_error_handlers
+from mgmrn.serve.guard import Guard
 from mgmrn.serve.schemas import Among, Attributes, Classes, Definition, Error, Explanation, Health, Prediction
 from mgmrn.serve.state import MAX_DEFINED, ServerState
-from mgmrn.serve.uploads import MAX_UPLOAD_BYTES, BodyLimit, Upload, read_upload
+from mgmrn.serve.uploads import BODY_SECONDS, MAX_UPLOAD_BYTES, BodyLimit, Upload
 from mgmrn.viz.attention import explain, render
 
 TILE = 112  # side of each map of the attention drawing, in pixels
@@ -34,7 +36,7 @@ def server(request: Request) -> ServerState:
 
 Server = Annotated[ServerState, Depends(server)]
 AmongField = Annotated[Among, Form(description="rank among the run's classes, the defined ones, or both")]
-router = APIRouter(responses={code: {"model": Error} for code in (400, 404, 413, 422)})
+router = APIRouter(responses={code: {"model": Error} for code in (400, 401, 403, 404, 408, 413, 422)})
 
 
 def listing(state: ServerState) -> dict[str, Any]:
@@ -48,14 +50,14 @@ def listing(state: ServerState) -> dict[str, Any]:
     }
 
 
-def rank_upload(predictor: Predictor, upload: Upload, top_k: int) -> list[dict[str, Any]]:
+def rank_upload(predictor: Predictor, image: UploadFile, top_k: int) -> list[dict[str, Any]]:
     """The ``top_k`` classes for one uploaded image, as ``mgmrn predict`` ranks them."""
-    return predictor.rank(predictor.load_image(upload)[None], top_k)[0]
+    return predictor.rank(predictor.load_image(Upload.of(image))[None], top_k)[0]
 
 
-def explain_upload(predictor: Predictor, upload: Upload, class_name: str | None, top_k: int) -> dict[str, Any]:
+def explain_upload(predictor: Predictor, image: UploadFile, class_name: str | None, top_k: int) -> dict[str, Any]:
     """``mgmrn attention`` for one uploaded image: the summary and the drawing (base64 PNG)."""
-    explanation = explain(predictor, upload, class_name=class_name, top_k=top_k)
+    explanation = explain(predictor, Upload.of(image), class_name=class_name, top_k=top_k)
     png = io.BytesIO()
     render(explanation, TILE).save(png, format="PNG")
     return {**explanation.to_dict(), "png": base64.b64encode(png.getvalue()).decode()}
@@ -91,13 +93,17 @@ async def define(definition: Definition, state: Server) -> dict[str, Any]:
 @router.post("/api/classes/csv", response_model=Classes,
              summary="define classes from a class-attribute CSV (as `mgmrn predict --classes` takes)")
 async def define_csv(file: UploadFile, state: Server) -> dict[str, Any]:
-    upload = await read_upload(file)
-    names, values = candidate_classes(Path(upload.filename), state.predictor.attribute_names, upload.text())
-    state.define(names, values, upload.filename)
+    await run_in_threadpool(define_from_csv, state, file)  # parsing it: off the event loop
     return listing(state)
 
 
-@router.delete("/api/classes/{name}", response_model=Classes, summary="delete a defined class")
+def define_from_csv(state: ServerState, file: UploadFile) -> None:
+    upload = Upload.of(file)
+    names, values = candidate_classes(Path(upload.filename), state.predictor.attribute_names, upload.text())
+    state.define(names, values, upload.filename)
+
+
+@router.delete("/api/classes/{name:path}", response_model=Classes, summary="delete a defined class")
 async def delete(name: str, state: Server) -> dict[str, Any]:
     state.delete(name)
     return listing(state)
@@ -106,8 +112,7 @@ async def delete(name: str, state: Server) -> dict[str, Any]:
 @router.post("/api/predict", response_model=Prediction, summary="the top classes for one image")
 async def predict(image: UploadFile, state: Server, among: AmongField = "run",
                   top_k: Annotated[int, Form(ge=1, le=100)] = 5) -> dict[str, Any]:
-    upload = await read_upload(image)
-    return {"top": await state.run(rank_upload, state.candidates(among), upload, top_k)}
+    return {"top": await state.run(rank_upload, state.candidates(among), image, top_k)}
 
 
 @router.post("/api/explain", response_model=Explanation,
@@ -116,12 +121,14 @@ async def explain_image(image: UploadFile, state: Server, among: AmongField = "r
                         class_name: Annotated[str | None, Form(alias="class",
                                                                description="default: the predicted class")] = None,
                         top_k: Annotated[int, Form(ge=1, le=16, description="attributes drawn")] = 4) -> dict[str, Any]:
-    upload = await read_upload(image)
-    return await state.run(explain_upload, state.candidates(among), upload, class_name, top_k)
+    return await state.run(explain_upload, state.candidates(among), image, class_name, top_k)
 
 
-def create_app(predictor: Predictor, max_defined: int = MAX_DEFINED) -> FastAPI:
-    """The app serving ``predictor`` (it ranks among the predictor's current classes)."""
+def create_app(predictor: Predictor, max_defined: int = MAX_DEFINED, allowed_hosts: Sequence[str] = (),
+               token: str | None = None, body_seconds: float = BODY_SECONDS) -> FastAPI:
+    """The app serving ``predictor`` (it ranks among the predictor's current classes); it
+    answers to IP addresses, ``localhost`` and ``allowed_hosts`` (see :mod:`mgmrn.serve.guard`),
+    with ``token`` only to requests that carry it, and gives a body ``body_seconds`` to arrive."""
     state = ServerState(predictor, max_defined)
 
     @asynccontextmanager
@@ -135,7 +142,8 @@ def create_app(predictor: Predictor, max_defined: int = MAX_DEFINED) -> FastAPI:
                               'Errors: a 4xx status and {"error": "one line"}.')
     app.state.server = state
     add_error_handlers(app)
-    app.add_middleware(BodyLimit)
+    app.add_middleware(BodyLimit, seconds=body_seconds)
+    app.add_middleware(Guard, allowed_hosts=allowed_hosts, token=token)  # outermost: refuses before any body
     app.include_router(router)
     app.mount("/static", StaticFiles(packages=[("mgmrn.serve", "static")]), name="static")
     return app

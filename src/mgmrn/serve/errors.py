@@ -12,9 +12,11 @@ from starlette.exceptions import HTTPException
 from mgmrn.errors import UserError
 
 
-def error(status: int, message: str) -> JSONResponse:
-    """``{"error": message}``, its line breaks (from the input it names) made spaces."""
-    return JSONResponse({"error": " ".join(message.splitlines())}, status_code=status)
+def error(status: int, message: str, close: bool = False) -> JSONResponse:
+    """``{"error": message}``, its line breaks (from the input it names) made spaces;
+    ``close``: the connection is closed after it."""
+    return JSONResponse({"error": " ".join(message.splitlines())}, status_code=status,
+                        headers={"Connection": "close"} if close else None)
 
 
 async def user_error(request: Request, exc: Exception) -> JSONResponse:

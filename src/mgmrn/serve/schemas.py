@@ -34,7 +34,8 @@ class RunClass(BaseModel):
 class DefinedClass(BaseModel):
     """A class described by its raw attribute values (attributes not named are 0)."""
 
-    name: str = Field(min_length=1, max_length=200)
+    name: str = Field(description="1 to 200 characters, not all blank, no control characters, not . or .. "
+                                  "(the same rules for classes from a CSV)")
     attributes: dict[str, Value]
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import copy
 import threading
+import unicodedata
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence, TypeVar
@@ -23,9 +24,34 @@ from mgmrn.engine.predict import Predictor
 from mgmrn.errors import UserError
 
 MAX_DEFINED = 100  # classes defined on one server at once
+MAX_NAME = 200  # characters of a defined class's name
 DEFINED = "defined classes"  # names them in errors
 
 T = TypeVar("T")
+
+
+def name_problem(name: str) -> str | None:
+    """Why ``name`` cannot name a defined class, or ``None``: it must hold 1 to :data:`MAX_NAME`
+    characters, not all blank, no control characters, and not be ``.`` or ``..`` (which no
+    address can hold: the page deletes a class at ``/api/classes/{name}``)."""
+    if not name.strip():
+        return "a class needs a name"
+    if len(name) > MAX_NAME:
+        return f"a class name may have at most {MAX_NAME} characters, this one has {len(name):,}"
+    if any(unicodedata.category(c) in ("Cc", "Cs") for c in name):
+        return "a class name may not hold control characters (line breaks, tabs...)"
+    if name in (".", ".."):
+        return f"'{name}' cannot be a class name"
+    return None
+
+
+def check_names(names: Sequence[str], source: str | Path) -> None:
+    """A UserError naming ``source`` and the first name :func:`name_problem` refuses."""
+    for name in names:
+        problem = name_problem(name)
+        if problem:
+            shown = name if len(name) <= 40 else f"{name[:40]}..."
+            raise UserError(f"class {shown!r}: {problem}", source)
 
 
 class ServerState:
@@ -58,7 +84,12 @@ class ServerState:
 
     def define(self, names: Sequence[str], values: np.ndarray, source: str | Path = DEFINED) -> None:
         """Add classes (raw values, model order; a defined class of the same name is replaced):
-        all of them, or none and a UserError."""
+        all of them, or none and a UserError. Every route that defines classes comes here, and
+        every check is made before anything is stored."""
+        if len(names) > self.max_defined:
+            raise UserError(f"at most {self.max_defined} classes can be defined on this server, "
+                            f"got {len(names):,}", source)
+        check_names(names, source)
         taken = [n for n in names if n in self.predictor.classes]
         if taken:
             raise UserError(f"{taken[:3]} are classes of the run: give new classes other names", source)

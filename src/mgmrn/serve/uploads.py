@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import io
+import time
 from pathlib import PurePosixPath
 
 from fastapi import UploadFile
@@ -14,39 +16,58 @@ from mgmrn.errors import UserError
 from mgmrn.serve.errors import error
 
 MAX_UPLOAD_BYTES = 10 * 1024 * 1024  # a request's body: the file and the form fields together
+BODY_SECONDS = 60.0  # time a request's body may take to arrive, from its first byte to its last
 TOO_LARGE = f"request larger than the upload limit ({MAX_UPLOAD_BYTES:,} bytes)"
+CLOSE = (b"connection", b"close")
 
 
-class TooLarge(HTTPException):
-    """A request body that went past :data:`MAX_UPLOAD_BYTES` as it was read."""
-
-    def __init__(self) -> None:
-        super().__init__(413, TOO_LARGE)
+class BodyRefused(HTTPException):
+    """A request body refused as it was read: too large (413) or too slow (408). The answer
+    closes the connection (what the client still sends is not waited for)."""
 
 
 class BodyLimit:
     """ASGI middleware: a request body above :data:`MAX_UPLOAD_BYTES` is refused with 413, by
-    its Content-Length before it is read, or as soon as more arrives (:class:`TooLarge`)."""
+    its Content-Length before it is read, or as soon as more arrives; one that has not all
+    arrived ``seconds`` after the request began is refused with 408."""
 
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, seconds: float = BODY_SECONDS) -> None:
         self.app = app
+        self.seconds = seconds
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        declared = Headers(scope=scope).get("content-length", "") if scope["type"] == "http" else ""
-        if declared.isdigit() and int(declared) > MAX_UPLOAD_BYTES:
-            await error(413, TOO_LARGE)(scope, receive, send)
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
             return
-        received = 0
+        declared = Headers(scope=scope).get("content-length", "")
+        if declared.isdigit() and int(declared) > MAX_UPLOAD_BYTES:
+            await error(413, TOO_LARGE, close=True)(scope, receive, send)
+            return
+        deadline = time.monotonic() + self.seconds
+        received, complete, refused = 0, False, False
 
         async def counted() -> Message:
-            nonlocal received
-            message = await receive()
+            nonlocal received, complete, refused
+            if complete:  # the body is in: what follows is the client disconnecting
+                return await receive()
+            try:
+                message = await asyncio.wait_for(receive(), max(0.0, deadline - time.monotonic()))
+            except asyncio.TimeoutError:
+                refused = True
+                raise BodyRefused(408, f"request body not received within {self.seconds:g} s") from None
             received += len(message.get("body", b""))
+            complete = not message.get("more_body", False)
             if received > MAX_UPLOAD_BYTES:
-                raise TooLarge
+                refused = True
+                raise BodyRefused(413, TOO_LARGE)
             return message
 
-        await self.app(scope, counted, send)
+        async def closing(message: Message) -> None:
+            if refused and message["type"] == "http.response.start":
+                message = {**message, "headers": [*message.get("headers", []), CLOSE]}
+            await send(message)
+
+        await self.app(scope, counted, closing)
 
 
 class Upload(io.BytesIO):
@@ -60,14 +81,16 @@ class Upload(io.BytesIO):
     def __str__(self) -> str:
         return self.filename
 
+    @classmethod
+    def of(cls, file: UploadFile) -> Upload:
+        """The whole of an upload (bounded by the request limit, :data:`MAX_UPLOAD_BYTES`), read
+        where it is used: beyond 1 MiB it waits on disk, not in memory."""
+        file.file.seek(0)
+        return cls(file.file.read(), file.filename)
+
     def text(self) -> str:
         """The file as UTF-8 text (a byte-order mark dropped)."""
         try:
             return self.getvalue().decode("utf-8-sig")
         except UnicodeDecodeError:
             raise UserError("not UTF-8 text", self.filename) from None
-
-
-async def read_upload(file: UploadFile) -> Upload:
-    """The whole upload (its size is bounded by the request limit, :data:`MAX_UPLOAD_BYTES`)."""
-    return Upload(await file.read(), file.filename)
