@@ -18,7 +18,7 @@ from mgmrn.engine.checkpoint import load_checkpoint, save_checkpoint
 from mgmrn.viz.attention import all_stages
 from mgmrn.viz.report import predictions as predictions_module
 from mgmrn.viz.report.attention import ATTRIBUTES, IMAGES, rows
-from mgmrn.viz.report.attribute_error import attribute_errors
+from mgmrn.viz.report.attribute_error import attribute_errors, breakdown
 from mgmrn.viz.report.build import SECTIONS
 from mgmrn.viz.report.embedding import CLASSES, panels
 from mgmrn.viz.report.metrics_table import COMPARED, metrics_rows
@@ -66,8 +66,8 @@ def opened(run_dirs: list[Path], report_dir: Path) -> tuple[list[Run], list[Pred
 
 
 def test_the_report_writes_every_figure_as_png_and_svg_and_one_self_contained_page(report_dir: Path):
-    names = ["metrics", "seen-unseen", "reliability", "training", "per-class", "confusion", "attribute-error", "tsne",
-             "attention", "sweep"]
+    names = ["metrics", "seen-unseen", "reliability", "training", "per-class", "confusion", "attribute-error",
+             "attribute-breakdown", "tsne", "attention", "sweep"]
     assert len(SECTIONS) == len(names)
     for name in names:
         assert (report_dir / f"{name}.png").stat().st_size > 1000, name
@@ -205,6 +205,23 @@ def test_the_reliability_diagrams_have_the_ece_and_nll_of_metrics_json(opened):
                 assert mine == pytest.approx(side[key], abs=1e-6), key
             unseen = np.isin(preds.labels, preds.data.unseen)
             assert side["images"] == int((unseen if d.split == "unseen" else ~unseen).sum())
+
+
+def test_the_attribute_breakdown_has_the_largest_seen_unseen_differences(opened):
+    for run, preds in zip(*opened):
+        d = preds.data
+        z = preds.z.astype(np.float64)
+        fused = z / np.linalg.norm(z, axis=-1, keepdims=True)
+        fused = fused.sum(1) / np.linalg.norm(fused.sum(1), axis=-1, keepdims=True)
+        a = d.attributes[preds.labels]
+        error = np.abs(fused * np.linalg.norm(a, axis=-1, keepdims=True) - a)
+        unseen = np.isin(preds.labels, d.unseen)
+        gap = error[unseen].mean(0) - error[~unseen].mean(0)
+        found = breakdown(preds, largest=5)
+        index = [list(d.attribute_names).index(n) for n in found.names]
+        assert np.abs(gap[index]).min() >= np.sort(np.abs(gap))[-5] - 1e-12
+        assert found.seen == pytest.approx(error[~unseen].mean(0)[index], rel=1e-9)
+        assert found.unseen == pytest.approx(error[unseen].mean(0)[index], rel=1e-9)
 
 
 def test_the_training_curves_mark_the_selected_epoch(opened):

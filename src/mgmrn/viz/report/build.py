@@ -20,7 +20,7 @@ from mgmrn.viz.report.runs import Run, label_runs, open_run
 REPORT = "report.html"
 SECTIONS: tuple[Callable[[Sequence[Run], Sequence[Predictions]], Section | None], ...] = (
     metrics_table.section, seen_unseen.section, reliability.section, training.section, per_class.section,
-    per_class.confusion_section, attribute_error.section, embedding.section, attention.section, sweep.section,
+    per_class.confusion_section, attribute_error.section, attribute_error.breakdown_section, embedding.section, attention.section, sweep.section,
 )
 
 
