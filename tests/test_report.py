@@ -20,7 +20,7 @@ from mgmrn.viz.report import predictions as predictions_module
 from mgmrn.viz.report.attention import ATTRIBUTES, IMAGES, rows
 from mgmrn.viz.report.attribute_error import attribute_errors, breakdown
 from mgmrn.viz.report.build import SECTIONS
-from mgmrn.viz.report.embedding import CLASSES, panels
+from mgmrn.viz.report.embedding import CLASSES, SHADES, class_colours, colour_word, panels, section
 from mgmrn.viz.report.metrics_table import COMPARED, metrics_rows
 from mgmrn.viz.report.per_class import matrix, per_class
 from mgmrn.viz.report.predictions import CACHE, Predictions, predictions
@@ -245,13 +245,29 @@ def test_tsne_panels_show_the_same_classes_and_images_for_every_run(opened):
     runs, preds = opened
     found = [panels(r, p) for r, p in zip(runs, preds)]
     for run_panels, p in zip(found, preds):
-        seen, unseen = run_panels
+        seen, unseen, joint = run_panels
         assert set(seen.labels) <= set(p.data.seen) and set(unseen.labels) <= set(p.data.unseen)
-        for panel in run_panels:
+        for panel in (seen, unseen):
             assert len(panel.names) == min(CLASSES, len(np.intersect1d(panel.labels, p.labels)))
             assert panel.points.shape == (len(panel.labels), 2) and np.isfinite(panel.points).all()
+        assert np.array_equal(np.sort(joint.labels), np.sort(np.concatenate([seen.labels, unseen.labels])))
+        assert joint.names == {**seen.names, **unseen.names}
+        assert joint.prototypes.shape == (len(joint.names), 2) and np.isfinite(joint.prototypes).all()
     for a, b in zip(*found):
         assert np.array_equal(a.labels, b.labels)
+    caption = section(runs, preds).caption
+    assert f"{len(found[0][0].names)} seen and {len(found[0][1].names)} unseen classes" in caption
+
+
+def test_class_colours_follow_colour_words_and_others_avoid_them():
+    names = ["large_cross_plain_green", "small_cross_striped_green", "Red_winged_Blackbird", "Laysan_Albatross",
+             "Gray_Catbird", "Brandt_Cormorant"]
+    colours = class_colours(names)
+    assert len(set(colours.values())) == len(names)
+    for name in names:
+        word = colour_word(name)
+        named = {c for w in ("green", "red", "grey") for c in SHADES[w]}
+        assert colours[name] in SHADES[word] if word else colours[name] not in named
 
 
 def test_attention_rows_share_images_and_attributes_and_sum_the_stages(opened):
