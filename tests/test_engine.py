@@ -167,8 +167,10 @@ def test_attention_drawing_and_summary(run_dir: Path, tmp_path: Path, capsys):
         assert 0 < a["fused_share"][0] < 1 and a["fused_share"][1] is None
     from PIL import Image
 
-    with Image.open(out) as drawing:  # columns: input, stage 1 own + SCAB, stage 2 own
-        assert drawing.size[0] == 4 * 32 and drawing.size[1] > 3 * 32
+    from mgmrn.viz.attention import bar_width
+
+    with Image.open(out) as drawing:  # columns: input, stage 1 own + SCAB, stage 2 own; the colour bar
+        assert drawing.size[0] == 4 * 32 + 4 + bar_width(32) and drawing.size[1] > 3 * 32
 
 
 def test_attention_maps_and_contributions_are_exact(run_dir: Path):

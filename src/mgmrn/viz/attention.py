@@ -15,7 +15,7 @@ from typing import Any, BinaryIO, Sequence
 import numpy as np
 import torch
 import torch.nn.functional as F
-from PIL import Image, ImageDraw
+from PIL import Image, ImageDraw, ImageFont
 from torch import Tensor
 
 from mgmrn.engine.predict import Predictor
@@ -167,32 +167,61 @@ def overlay(tile_image: Image.Image, heat: Tensor, peak: float) -> Image.Image:
     return Image.blend(tile_image, colour, 0.55)
 
 
+def font(tile: int) -> ImageFont.FreeTypeFont:
+    """Pillow's scalable font at a size readable beside ``tile``-pixel maps (12 px at least)."""
+    return ImageFont.load_default(size=max(12, tile // 10))
+
+
+def bar_width(tile: int) -> int:
+    """The width of :func:`render`'s colour bar, its labels included."""
+    return max(52, tile // 2)
+
+
+def colour_bar(height: int, tile: int) -> Image.Image:
+    """The maps' colour scale, each map's minimum (bottom) to its maximum (top), labelled."""
+    text = font(tile)
+    bar = Image.new("RGB", (bar_width(tile), height), "white")
+    strip = colorize(np.linspace(1, 0, height)[:, None].repeat(12, 1))
+    bar.paste(Image.fromarray(strip), (4, 0))
+    draw = ImageDraw.Draw(bar)
+    draw.text((20, 0), "max", fill="black", font=text)
+    draw.text((20, height), "min", fill="black", font=text, anchor="lb")
+    return bar
+
+
+def _stage_maps(stage: StageAttention, r: int) -> list[tuple[str, Tensor]]:
+    """(caption, map) of one stage's own tokens and SCAB tokens for attribute ``r``."""
+    maps = [(f"own {100 * float(stage.own[r].sum()):.0f}%", stage.own[r])]
+    if stage.fused is not None:
+        maps.append((f"SCAB {100 * float(stage.fused[r].sum()):.0f}%", stage.fused[r]))
+    return maps
+
+
 def render(explanation: Explanation, tile: int = 160) -> Image.Image:
     """A grid: one row per attribute; columns: the crop, then per stage (finest first) its
-    own-token map and, with MRM, its SCAB-token map. The two maps of one stage and attribute
-    share one colour scale (their common maximum), so their brightness compares."""
+    own-token map and, with MRM, its SCAB-token map; a colour bar at the right. Each map is
+    drawn on its own scale (its minimum to its maximum), so that a stage's SCAB map shows its
+    structure even where it holds little of the attention; the caption under each map gives
+    its share of the stage's attention for that attribute."""
+    text = font(tile)
+    line = text.size + 8
     columns = ["input"]
     for i, stage in enumerate(explanation.stages):
-        columns.append(f"stage {i + 1}: own")
-        if stage.fused is not None:
-            columns.append(f"stage {i + 1}: SCAB")
-    head, label = 18, 16
-    width = tile * len(columns)
-    height = head + len(explanation.attributes) * (label + tile)
-    canvas = Image.new("RGB", (width, height), "white")
+        columns += [f"stage {i + 1} own"] + ([f"stage {i + 1} SCAB"] if stage.fused is not None else [])
+    row = line + tile + line
+    maps_width = tile * len(columns)
+    canvas = Image.new("RGB", (maps_width + 4 + bar_width(tile), line + len(explanation.attributes) * row), "white")
     draw = ImageDraw.Draw(canvas)
     for c, title in enumerate(columns):
-        draw.text((c * tile + 4, 3), title, fill="black")
+        draw.text((c * tile + 4, 4), title, fill="black", font=text)
     crop = explanation.crop.resize((tile, tile))
     for r, (name, contribution) in enumerate(zip(explanation.attributes, explanation.contributions)):
-        top = head + r * (label + tile)
-        draw.text((4, top + 2), f"{name} ({contribution:+.2f} to {explanation.class_name})", fill="black")
-        canvas.paste(crop, (0, top + label))
-        c = 1
-        for stage in explanation.stages:
-            parts = [stage.own[r]] + ([stage.fused[r]] if stage.fused is not None else [])
-            peak = max(float(p.max()) for p in parts)
-            for part in parts:
-                canvas.paste(overlay(crop, part, peak), (c * tile, top + label))
-                c += 1
+        top = line + r * row
+        draw.text((4, top + 4), f"{name} ({contribution:+.2f} to {explanation.class_name})", fill="black", font=text)
+        canvas.paste(crop, (0, top + line))
+        maps = [m for stage in explanation.stages for m in _stage_maps(stage, r)]
+        for c, (caption, heat) in enumerate(maps, start=1):
+            canvas.paste(overlay(crop, heat - heat.min(), float(heat.max() - heat.min())), (c * tile, top + line))
+            draw.text((c * tile + 4, top + line + tile + 3), caption, fill="black", font=text)
+    canvas.paste(colour_bar(tile, tile), (maps_width + 4, 2 * line))
     return canvas

@@ -16,10 +16,12 @@ from dataclasses import dataclass
 from typing import Sequence
 
 import numpy as np
+from matplotlib.cm import ScalarMappable
+from matplotlib.colors import ListedColormap, Normalize
 from matplotlib.figure import Figure
 
 from mgmrn.engine.predict import Predictor
-from mgmrn.viz.attention import Explanation, all_stages, explain, overlay, render
+from mgmrn.viz.attention import Explanation, all_stages, colorize, explain, overlay, render
 from mgmrn.viz.report.figure import new_figure
 from mgmrn.viz.report.page import Section
 from mgmrn.viz.report.predictions import Predictions
@@ -64,21 +66,29 @@ def rows(runs: Sequence[Run], preds: Sequence[Predictions]) -> list[Row]:
     return found
 
 
+COLOURS = ListedColormap(colorize(np.linspace(0, 1, 256)[None])[0] / 255.0)  # the maps' colour scale
+
+
 def draw(found: Sequence[Row], tile: int = 160) -> Figure:
-    """A row per explanation: the image, then each attribute's map with its part of the score."""
+    """A row per explanation: the image, then each attribute's map with its part of the score;
+    the colour bar at the right."""
     columns = 1 + max(len(r.explanation.attributes) for r in found)
-    figure = new_figure(2.1 * columns, 2.5 * len(found))
+    figure = new_figure(2.6 * columns + 1, 3.1 * len(found))
     axes = figure.subplots(len(found), columns, squeeze=False)
     for ax_row, row in zip(axes, found):
         e = row.explanation
         crop = e.crop.resize((tile, tile))
         ax_row[0].imshow(crop)
-        ax_row[0].set_title(f"{row.run}\ntrue: {e.class_name}\npredicted: {e.predicted_class}", fontsize=7)
+        title = f"{row.run}\ntrue: {e.class_name}\npredicted: {e.predicted_class}"
+        ax_row[0].set_title("\n".join(textwrap.fill(t, 26) for t in title.split("\n")), fontsize=9)
         for ax, heat, name, part in zip(ax_row[1:], all_stages(e), e.attributes, e.contributions):
             ax.imshow(overlay(crop, heat - heat.min(), float(heat.max() - heat.min())))  # its own range
-            ax.set_title("\n".join(textwrap.wrap(name, 28)) + f"\n{part:+.2f} to the score", fontsize=7)
+            ax.set_title("\n".join(textwrap.wrap(name, 24)) + f"\n{part:+.2f} to the score", fontsize=9)
         for ax in ax_row:
             ax.axis("off")
+    bar = figure.colorbar(ScalarMappable(Normalize(0, 1), COLOURS), ax=axes, shrink=0.5, ticks=[0, 1])
+    bar.ax.set_yticklabels(["min", "max"], fontsize=9)
+    bar.set_label("attention (each map from its minimum to its maximum)", fontsize=9)
     return figure
 
 
@@ -94,6 +104,8 @@ def section(runs: Sequence[Run], preds: Sequence[Predictions]) -> Section:
     links = ", ".join(f'<a href="{name}">{name}</a>' for name in files)
     caption = ("Attention (Eq. 8) of every stage, summed, for the attributes that add most to the true class's "
                "score, on test images of unseen classes; the title gives each attribute's part of the score "
-               "(Eq. 14) and the class predicted among the unseen classes.")
-    html = f'<p class="note">Each stage\'s own and SCAB-token maps, per row: {links}</p>'
+               "(Eq. 14) and the class predicted among the unseen classes. Each map is drawn from its own "
+               "minimum to its maximum.")
+    html = (f'<p class="note">Each stage\'s own and SCAB-token maps, per row, each on its own scale and captioned '
+            f"with its share of the stage's attention: {links}</p>")
     return Section("attention", "Attention (Fig. 7)", caption, draw(found), html, files)
