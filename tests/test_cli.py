@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -106,3 +107,43 @@ def test_a_folder_the_file_system_refuses_is_one_line_and_exit_1(tmp_path: Path,
 
 def test_cache_list_imports_nothing_heavy():
     assert modules_after("from mgmrn.cli.main import main\nassert main(['cache', 'list', '--json']) == 0") == []
+
+
+def run_fresh(argv: list[str], cwd: Path) -> tuple[int, str, list[str]]:
+    """``main(argv)`` in a fresh interpreter in ``cwd``: exit status, stderr, heavy packages imported."""
+    probe = (f"import json, sys\nfrom mgmrn.cli.main import main\nstatus = main({argv!r})\n"
+             f"print(json.dumps([status, [m for m in {HEAVY!r} if m in sys.modules]]))")
+    proc = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120, cwd=cwd)
+    status, heavy = json.loads(proc.stdout.strip().splitlines()[-1])
+    return status, proc.stderr, heavy
+
+
+@pytest.mark.parametrize("argv", [["predict", "runs/dmeo", "x.png"], ["serve", "runs/dmeo"], ["report", "runs/dmeo"],
+                                  ["eval", "runs/dmeo"], ["attention", "runs/dmeo", "x.png"]])
+def test_a_mistyped_run_fails_in_one_line_before_torch_loads(tmp_path: Path, argv: list[str]):
+    (tmp_path / "runs" / "demo").mkdir(parents=True)
+    (tmp_path / "runs" / "demo" / "model.pt").write_bytes(b"")
+    status, err, heavy = run_fresh(argv, tmp_path)
+    assert status == 2 and "torch" not in heavy, (status, err, heavy)
+    assert len(err.splitlines()) == 1 and "runs/dmeo: " in err and "did you mean 'runs/demo'?" in err, err
+
+
+def test_serve_on_a_port_in_use_is_one_line_before_the_model_loads(tmp_path: Path):
+    (tmp_path / "run").mkdir()
+    (tmp_path / "run" / "model.pt").write_bytes(b"not loaded: the port is checked first")
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        status, err, heavy = run_fresh(["serve", "run", "--port", str(port)], tmp_path)
+    assert status == 2 and "torch" not in heavy, (status, err, heavy)
+    assert err == (f"mgmrn serve: error: port {port} of 127.0.0.1 is in use (another server?): choose another "
+                   "with --port, or --port 0 for any free one\n")
+
+
+def test_a_second_demo_says_it_replaces_the_first(tmp_path: Path, capsys):
+    (tmp_path / "last.pt").write_bytes(b"an earlier demo")
+    assert main(["demo", "--output", str(tmp_path), "--set", "train.epochs=0"]) == 2  # stops at the config
+    assert capsys.readouterr().err.splitlines() == [
+        f"mgmrn demo: replacing the run in {tmp_path} (the demo starts afresh; mgmrn train would refuse without "
+        "--overwrite)", "mgmrn demo: error: train.epochs must be >= 1, got 0"]

@@ -7,6 +7,7 @@ import io
 import json
 import math
 import subprocess
+import zlib
 import sys
 from pathlib import Path
 
@@ -196,3 +197,34 @@ def test_predict_imports_only_what_prediction_needs(run_dir, images):
     unneeded = {"mgmrn.engine.trainer", "mgmrn.engine.metrics", "mgmrn.data.build", "mgmrn.viz.attention",
                 "torch.utils.tensorboard", "tensorboard", "scipy"}
     assert loaded.isdisjoint(unneeded), loaded & unneeded
+
+
+def test_predict_goes_on_past_images_of_absurd_geometry(run_dir, images, tmp_path, capsys):
+    """A folder with good images beside a 60000 x 1 and an 89,000,000 x 1 PNG (87 KB): each
+    absurd one is one line, refused from its header, and the good ones are classified."""
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    for i, image in enumerate(images[:2]):
+        (folder / f"good{i}.png").write_bytes(Path(image).read_bytes())
+    Image.new("L", (60_000, 1)).save(folder / "wide.png")
+    Image.new("L", (1, 1)).save(folder / "tall.png")  # then its header made 1 x 89,000,000
+    tall = bytearray((folder / "tall.png").read_bytes())
+    tall[16:24] = (1).to_bytes(4, "big") + (89_000_000).to_bytes(4, "big")  # IHDR width, height
+    tall[29:33] = zlib.crc32(bytes(tall[12:29])).to_bytes(4, "big")
+    (folder / "tall.png").write_bytes(bytes(tall))
+    status, results, err = predict_json(capsys, str(run_dir), str(folder))
+    assert status == 1
+    assert [r["image"] for r in results if "top" in r] == [str(folder / "good0.png"), str(folder / "good1.png")]
+    assert err.splitlines() == [
+        f"mgmrn predict: error: {folder / 'tall.png'}: image too large: 1 x 89000000 = 89,000,000 pixels "
+        "(limit 50,000,000)",
+        f"mgmrn predict: error: {folder / 'wide.png'}: image too large: 60000 x 1 pixels (at most 32,768 a side)"]
+
+
+def test_a_misspelt_class_or_attribute_gets_the_closest_name(run_dir, images, capsys):
+    predictor = Predictor(run_dir)
+    name, attribute = predictor.classes[0], predictor.attribute_names[0]
+    assert main(["attention", str(run_dir), images[0], "--class", name[:-1] + "X"]) == 2
+    assert f"unknown class '{name[:-1]}X': did you mean '{name}'?" in capsys.readouterr().err
+    assert main(["attention", str(run_dir), images[0], "--attributes", attribute + "s"]) == 2
+    assert f"did you mean '{attribute}'?" in capsys.readouterr().err

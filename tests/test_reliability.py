@@ -20,6 +20,7 @@ import torch
 from mgmrn.cli.main import main
 from mgmrn.config import Config, load_config
 from mgmrn.engine.checkpoint import load_checkpoint
+from mgmrn.engine.trainer import check_metrics
 from mgmrn.errors import UserError
 from test_engine import run_dir, tiny  # noqa: F401 (run_dir: a fixture)
 
@@ -158,18 +159,32 @@ def test_a_killed_extraction_leaves_no_lock_and_its_temporary_file_is_removed(tm
 
 
 # ---------------------------------------------------------------- divergence
-def test_a_step_that_makes_the_weights_non_finite_is_not_saved(tmp_path: Path, capsys):
-    """One step per epoch: the loss of the step is finite, the weights after it are not (a
-    huge rate on a huge gradient); last.pt and model.pt keep the epoch before."""
+@pytest.mark.parametrize("ar_weight,needle", [
+    ("1e30", "training diverged in 'select 2/2'"),  # weights beyond float32: not finite
+    ("1e4", "training diverged in 'select 2/2': the weights' norm went from "),  # finite, 1e5 times larger
+])
+def test_a_step_that_makes_the_weights_diverge_is_not_saved(tmp_path: Path, capsys, ar_weight: str, needle: str):
+    """One step per epoch: the loss of the step is finite, the weights after it are not, or
+    are orders of magnitude larger (the largest rate on a huge gradient); last.pt and model.pt
+    keep the epoch before."""
     run = tmp_path / "run"
     args = tiny(tmp_path, "train.epochs=1", "train.optimizer=sgd", "train.lr=0.01", "train.max_batches=1")
     assert main(["train", "demo", *args, "--output", str(run)]) == 0
     before = {name: digest(run / name) for name in ("last.pt", "model.pt")}
-    one_line_error(capsys, ["train", "--resume", str(run), "--set", "train.epochs=2", "train.lr=1e10",
-                            "loss.ar_weight=1e30"], "training diverged in 'select 2/2'")
+    one_line_error(capsys, ["train", "--resume", str(run), "--set", "train.epochs=2", "train.lr=10",
+                            f"loss.ar_weight={ar_weight}"], needle)
     assert {name: digest(run / name) for name in before} == before
     weights = load_checkpoint(run / "last.pt")["model"]
     assert all(bool(torch.isfinite(t).all()) for t in weights.values() if t.is_floating_point())
+
+
+def test_validation_metrics_that_are_not_finite_mean_divergence():
+    val = {"zsl_top1": 30.0, "gzsl_unseen": 10.0, "gzsl_seen": 12.0, "gzsl_h": 11.0, "gamma": 8.5,
+           "temperature": 1.5}
+    check_metrics("select 1/2", val)  # finite: the epoch goes on
+    for key in ("gamma", "gzsl_h", "temperature"):
+        with pytest.raises(UserError, match=f"training diverged in 'select 1/2': validation {key} not finite"):
+            check_metrics("select 1/2", {**val, key: float("nan")})
 
 
 # ---------------------------------------------------------------- numbers in the config
@@ -206,7 +221,8 @@ def test_every_numeric_option_refuses_numbers_that_make_no_sense():
 
 @pytest.mark.parametrize("setting,needle", [
     ("train.lr=-0.001", "train.lr must be in [0, "), ("train.lr=nan", "config key 'train.lr': expected a finite number"),
-    ("train.lr=1e39", "train.lr must be in [0, 3.40282e+38]"), ("train.weight_decay=inf", "train.weight_decay"),
+    ("train.lr=1e30", "train.lr must be in [0, 10]"), ("train.head_lr=11", "train.head_lr must be in [0, 10]"),
+    ("train.weight_decay=inf", "train.weight_decay"), ("train.weight_decay=2", "train.weight_decay must be in [0, 1]"),
     ("train.momentum=1", "train.momentum must be in [0, 1)"), ("train.epochs=0", "train.epochs must be >= 1"),
     ("eval.gamma_steps=[0,1e300,1e-300]", "number of gammas"), ("seed=4294967296", "seed must be in [0, 4294967296)"),
     ("model.spatial_kernel=4", "model.spatial_kernel must be odd"),

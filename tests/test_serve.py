@@ -8,12 +8,21 @@ import base64
 import importlib.util
 import io
 import json
+import os
+import socket
+import struct
 import subprocess
 import sys
+import time
 import tomllib
+import zlib
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from dataclasses import dataclass
 from fnmatch import fnmatch
 from pathlib import Path
+from typing import Iterator
+from urllib.parse import quote
 
 import numpy as np
 import pytest
@@ -27,6 +36,7 @@ if importlib.util.find_spec("fastapi") is None:
         pytest.fail(f"{MISSING}, and MGMRN_REQUIRE_DATA is set", pytrace=False)
     pytest.skip(MISSING, allow_module_level=True)
 
+import httpx2 as httpx  # noqa: E402 - the test extra's HTTP client (starlette's test client uses it)
 from fastapi.testclient import TestClient  # noqa: E402
 
 from mgmrn.cli.main import main  # noqa: E402
@@ -321,3 +331,217 @@ def test_the_command_line_imports_no_web_stack_until_serving():
              "print([m for m in ('fastapi', 'uvicorn', 'starlette') if m in sys.modules])")
     out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120, check=True)
     assert out.stdout.strip() == "[]"
+
+
+# ---------------------------------------------------------------- the real server, on a port
+BODY_TIMEOUT = 2  # seconds, --body-timeout of the served fixture
+BYTES_A_PIXEL = 9  # what README's Web app section documents: a decoded image's cost, at most
+
+
+@dataclass
+class Served:
+    """``mgmrn serve`` in its own process, on a free port of 127.0.0.1."""
+
+    process: subprocess.Popen
+    port: int
+    log: Path
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def peak_mb(self) -> float:
+        """The process's peak resident memory since :meth:`reset_peak` (VmHWM), in MB."""
+        status = Path(f"/proc/{self.process.pid}/status").read_text()
+        return int(status.split("VmHWM:")[1].split()[0]) / 1024
+
+    def reset_peak(self) -> float:
+        Path(f"/proc/{self.process.pid}/clear_refs").write_text("5")
+        return self.peak_mb()
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@contextmanager
+def serving(run_dir: Path, log: Path, *options: str) -> Iterator[Served]:
+    port = free_port()
+    with log.open("w") as handle:
+        process = subprocess.Popen([sys.executable, "-m", "mgmrn", "serve", str(run_dir), "--port", str(port), *options],
+                                   stdout=handle, stderr=subprocess.STDOUT, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    served = Served(process, port, log)
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                if httpx.get(f"{served.url}/health", timeout=5).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            assert process.poll() is None and time.monotonic() < deadline, log.read_text()
+            time.sleep(0.2)
+        yield served
+    finally:
+        process.terminate()
+        process.wait(30)
+
+
+@pytest.fixture(scope="module")
+def served(run_dir: Path, tmp_path_factory) -> Iterator[Served]:
+    log = tmp_path_factory.mktemp("served") / "serve.log"
+    with serving(run_dir, log, "--allowed-host", "mgmrn.test", "--body-timeout", str(BODY_TIMEOUT)) as server:
+        yield server
+
+
+def png_of(width: int, height: int, mode: str = "L") -> bytes:
+    """A valid PNG of zeros, 8-bit grey (``L``) or grey and alpha (``LA``), written row by row:
+    no image of that size is ever in this process's memory."""
+    color, channels = {"L": (0, 1), "LA": (4, 2)}[mode]
+    row, packer = b"\0" * (1 + width * channels), zlib.compressobj(9)
+    data = b"".join(packer.compress(row) for _ in range(height)) + packer.flush()
+
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+
+    header = struct.pack(">IIBBBBB", width, height, 8, color, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", data) + chunk(b"IEND", b"")
+
+
+def post_to(served: Served, path: str, name: str, data: bytes) -> httpx.Response:
+    return httpx.post(served.url + path, files={"image": (name, data, "image/png")}, timeout=120)
+
+
+@pytest.mark.parametrize("size,problem", [
+    ((60_000, 1), "image too large: 60000 x 1 pixels (at most 32,768 a side)"),
+    ((300_000, 1), "image too large"), ((89_000_000, 1), "image too large"),
+    ((20_000, 999), "image too elongated: 20000 x 999 pixels (the longer side may be at most 20 times the shorter)"),
+    ((1, 30_000), "image too elongated"), ((8_000, 8_000), "image too large: 8000 x 8000 = 64,000,000 pixels"),
+])
+def test_absurd_image_geometry_is_refused_from_the_header_at_no_cost(served: Served, images: list[Path],
+                                                                    size: tuple[int, int], problem: str):
+    data = png_of(*size)
+    before = served.reset_peak()
+    for path in ("/api/predict", "/api/explain"):
+        answer = post_to(served, path, "wide.png", data)
+        assert answer.status_code == 400 and answer.json()["error"].startswith(f"wide.png: {problem}")
+    assert served.peak_mb() - before < 32  # refused before decoding: the server did not grow
+    assert post_to(served, "/api/predict", "ok.png", images[0].read_bytes()).status_code == 200
+
+
+def test_the_largest_image_accepted_costs_at_most_the_documented_memory(served: Served):
+    side = 7_000  # 49,000,000 pixels, under the limit of 50,000,000; grey and alpha, 2 bytes a pixel decoded
+    data = png_of(side, side, "LA")
+    before = served.reset_peak()
+    answer = post_to(served, "/api/predict", "large.png", data)
+    assert answer.status_code == 200 and len(answer.json()["top"]) == 5
+    grown = served.peak_mb() - before
+    assert 0 < grown <= BYTES_A_PIXEL * side * side / 2**20 + 32, grown
+    refused = post_to(served, "/api/predict", "larger.png", png_of(7_072, 7_071))  # 50,006,112 pixels
+    assert refused.json() == {"error": "larger.png: image too large: 7072 x 7071 = 50,006,112 pixels "
+                                       "(limit 50,000,000)"}
+
+
+def csv_of(attribute_names: list[str], name: str, value: float = 1.0) -> bytes:
+    return (f"class,{','.join(attribute_names)}\n\"{name}\",{value}{',0' * (len(attribute_names) - 1)}\n").encode()
+
+
+BAD_DEFINITIONS = [  # name, value, what the answer says (whichever route it came by)
+    ("x" * 10_000, 1.0, "a class name may have at most 200 characters, this one has 10,000"),
+    ("tab\there", 1.0, "a class name may not hold control characters"),
+    ("..", 1.0, "'..' cannot be a class name"),
+    ("huge", 1e308, "class 'huge' has values too large to normalise (largest 1e+308)"),
+    ("huge", -1e200, "class 'huge' has values too large to normalise"),
+]
+
+
+@pytest.mark.parametrize("name,value,problem", BAD_DEFINITIONS)
+def test_both_routes_refuse_a_bad_class_before_storing_it_and_the_listing_survives(
+        served: Served, predictor: Predictor, name: str, value: float, problem: str):
+    attributes = predictor.attribute_names
+    by_json = httpx.post(f"{served.url}/api/classes", timeout=30,
+                         json={"classes": [{"name": "fine", "attributes": {attributes[0]: 1}},
+                                           {"name": name, "attributes": {attributes[0]: value}}]})
+    by_csv = httpx.post(f"{served.url}/api/classes/csv", timeout=30,
+                        files={"file": ("new.csv", csv_of(attributes, name, value), "text/csv")})
+    for answer, source in ((by_json, "defined classes"), (by_csv, "new.csv")):
+        assert answer.status_code == 400, answer.text
+        assert answer.json()["error"].startswith(f"{source}: ") and problem in answer.json()["error"]
+    listing = httpx.get(f"{served.url}/api/classes", timeout=30)
+    assert listing.status_code == 200 and listing.json()["defined"] == []  # nothing stored, not even "fine"
+
+
+@pytest.mark.parametrize("name", ["a/b", "50% off", "why?#not", "..x", "back\\slash", "Ünïcödé 鳥", " leading"])
+def test_any_accepted_name_can_be_deleted_at_its_address(served: Served, predictor: Predictor, name: str):
+    attribute = predictor.attribute_names[0]
+    defined = httpx.post(f"{served.url}/api/classes", json={"classes": [{"name": name, "attributes": {attribute: 1}}]},
+                         timeout=30)
+    assert defined.status_code == 200 and [c["name"] for c in defined.json()["defined"]] == [name]
+    deleted = httpx.delete(f"{served.url}/api/classes/{quote(name, safe='')}", timeout=30)  # as encodeURIComponent
+    assert deleted.status_code == 200, deleted.text
+    assert deleted.json()["defined"] == []
+
+
+def test_cross_site_requests_and_foreign_host_names_are_refused(served: Served, predictor: Predictor):
+    own, port = served.url, served.port
+    attributes = predictor.attribute_names
+    upload = {"file": ("evil.csv", csv_of(attributes, "evil"), "text/csv")}
+    for origin in ("http://evil.example", "null", f"http://127.0.0.1:{port + 1}", f"https://127.0.0.1:{port}"):
+        answer = httpx.post(f"{own}/api/classes/csv", files=upload, headers={"Origin": origin}, timeout=30)
+        assert answer.status_code == 403 and f"Origin {origin}" in answer.json()["error"]
+    assert httpx.delete(f"{own}/api/classes/x", headers={"Origin": "http://evil.example"}).status_code == 403
+    for host in (f"evil.example:{port}", "evil.example", f"localhost.evil.example:{port}"):
+        for path in ("/", "/api/classes", "/health"):
+            answer = httpx.get(own + path, headers={"Host": host}, timeout=30)
+            assert answer.status_code == 400 and "does not answer to the host name" in answer.json()["error"]
+    assert httpx.get(f"{own}/api/classes", timeout=30).json()["defined"] == []  # nothing was defined
+    # its own page's requests, an address, localhost and --allowed-host are answered
+    same = httpx.post(f"{own}/api/classes/csv", files=upload, headers={"Origin": own}, timeout=30)
+    assert same.status_code == 200 and [c["name"] for c in same.json()["defined"]] == ["evil"]
+    for host in (f"localhost:{port}", f"mgmrn.test:{port}", f"[::1]:{port}", f"127.0.0.1:{port}"):
+        assert httpx.get(f"{own}/api/classes", headers={"Host": host}, timeout=30).status_code == 200
+    assert httpx.delete(f"{own}/api/classes/evil", headers={"Origin": f"http://mgmrn.test:{port}",
+                                                            "Host": f"mgmrn.test:{port}"}).status_code == 200
+
+
+def test_stalled_uploads_are_answered_408_and_closed(served: Served, images: list[Path]):
+    head = (f"POST /api/predict HTTP/1.1\r\nHost: 127.0.0.1:{served.port}\r\nContent-Length: 100000\r\n"
+            "Content-Type: multipart/form-data; boundary=x\r\n\r\n--x\r\n").encode()
+    stalled = []
+    for _ in range(200):
+        connection = socket.create_connection(("127.0.0.1", served.port))
+        connection.sendall(head)  # and then nothing more
+        stalled.append(connection)
+    # the server answers the others meanwhile
+    assert post_to(served, "/api/predict", "ok.png", images[0].read_bytes()).status_code == 200
+    for connection in stalled:
+        connection.settimeout(BODY_TIMEOUT + 30)
+        answer = b""
+        while chunk := connection.recv(65536):  # until the server closes it
+            answer += chunk
+        connection.close()
+        assert answer.startswith(b"HTTP/1.1 408 ") and b"request body not received within 2 s" in answer
+
+
+def test_a_token_server_answers_its_api_only_to_the_token(run_dir: Path, tmp_path: Path):
+    with serving(run_dir, tmp_path / "serve.log", "--token", "s3cret") as server:
+        assert f"mgmrn serve: open http://127.0.0.1:{server.port}/#token=s3cret" in server.log.read_text()
+        for headers in ({}, {"Authorization": "Bearer wrong"}, {"Authorization": "s3cret"}):
+            answer = httpx.get(f"{server.url}/api/classes", headers=headers, timeout=30)
+            assert answer.status_code == 401 and "needs its token" in answer.json()["error"]
+        assert httpx.get(f"{server.url}/api/classes", headers={"Authorization": "Bearer s3cret"}).status_code == 200
+        for path in ("/", "/static/app.js", "/health"):  # the page loads, then sends the token
+            assert httpx.get(server.url + path).status_code == 200
+
+
+def test_serve_says_when_anyone_who_reaches_it_can_use_it(capsys):
+    from mgmrn.cli.serve import announce
+
+    announce("0.0.0.0", 8080, None)
+    announce("127.0.0.1", 8080, None)
+    assert capsys.readouterr().err.splitlines() == [
+        "mgmrn serve: open http://0.0.0.0:8080/; listening beyond this machine: anyone who can reach it can use "
+        "it (--token makes it ask for a token)",
+        "mgmrn serve: open http://127.0.0.1:8080/"]

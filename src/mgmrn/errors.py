@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import difflib
 from pathlib import Path
+from typing import Iterable
 
 
 # characters that end a line (str.splitlines), shown escaped: the input they come from is shown
@@ -21,3 +23,9 @@ class UserError(Exception):
         self.path = str(path) if path is not None else None
         text = f"{self.path}: {message}" if self.path else message
         super().__init__(text.translate(_BREAKS))
+
+
+def did_you_mean(word: str, choices: Iterable[str]) -> str:
+    """``: did you mean 'X'?`` for the choice closest to a mistyped ``word``, or ``''``."""
+    close = difflib.get_close_matches(word, list(choices), n=1)
+    return f": did you mean '{close[0]}'?" if close else ""

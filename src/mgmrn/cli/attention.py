@@ -14,9 +14,10 @@ import json
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from mgmrn.cli.predict import candidate_classes
+from mgmrn.cli.predict import candidate_classes, check_paths
 from mgmrn.errors import UserError
 from mgmrn.utils.io import atomic_open
+from mgmrn.utils.paths import require_file
 
 if TYPE_CHECKING:
     from mgmrn.viz.attention import Explanation
@@ -57,6 +58,8 @@ def run(args: argparse.Namespace) -> int:
         raise UserError(f"--top-k must be at least 1, got {args.top_k}")
     if args.tile < 16:
         raise UserError(f"--tile must be at least 16 pixels, got {args.tile}")
+    check_paths(args)
+    require_file(Path(args.image), "image")
     from mgmrn.engine.predict import Predictor
     from mgmrn.viz.attention import explain, render
 

@@ -8,19 +8,26 @@ Then it writes the run's report (``mgmrn report``) into ``DIR/report``.
 from __future__ import annotations
 
 import argparse
+import sys
 import time
 from pathlib import Path
 
 from mgmrn.cli.main import add_set_argument
 from mgmrn.cli.train import format_metrics
+from mgmrn.utils.paths import LAST
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--output", type=Path, default=Path("runs/demo"), help="run directory (default runs/demo)")
+    parser.add_argument("--output", type=Path, default=Path("runs/demo"),
+                        help="run directory (default runs/demo); a run already there is replaced, and the "
+                             "demo says so")
     add_set_argument(parser, "override a key of the demo preset")
 
 
 def run(args: argparse.Namespace) -> int:
+    if (args.output / LAST).exists():
+        print(f"mgmrn demo: replacing the run in {args.output} (the demo starts afresh; mgmrn train would "
+              "refuse without --overwrite)", file=sys.stderr, flush=True)
     from mgmrn.config import load_config
     from mgmrn.engine.predict import Predictor
     from mgmrn.engine.trainer import Trainer

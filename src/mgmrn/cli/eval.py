@@ -9,6 +9,7 @@ from pathlib import Path
 from mgmrn.cli.main import add_set_argument
 from mgmrn.cli.train import format_metrics
 from mgmrn.utils.io import write_json
+from mgmrn.utils.paths import resolve_checkpoint
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -32,6 +33,7 @@ def format_per_class(report: list[dict]) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
+    resolve_checkpoint(args.checkpoint)  # before torch is imported: a mistyped path fails at once
     from mgmrn.config import deep_update, from_dict, parse_overrides, to_dict
     from mgmrn.data.build import build_data
     from mgmrn.engine.checkpoint import load_checkpoint

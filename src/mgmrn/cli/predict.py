@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from mgmrn.errors import UserError
+from mgmrn.utils.paths import require_file, resolve_checkpoint
 
 if TYPE_CHECKING:
     import numpy as np
@@ -68,6 +69,13 @@ def candidate_classes(path: Path, attribute_names: list[str],
     return names, values[:, order]
 
 
+def check_paths(args: argparse.Namespace) -> None:
+    """The checkpoint and the ``--classes`` CSV, before torch is imported (a mistyped path fails at once)."""
+    resolve_checkpoint(args.checkpoint)
+    if args.classes is not None:
+        require_file(args.classes, "class-attribute CSV")
+
+
 def format_result(result: dict[str, Any]) -> str:
     """``IMAGE: class 91.2% (unseen), class 5.1% (seen), ...``."""
     ranked = ", ".join(f"{t['class']} {100 * t['probability']:.1f}% ({'seen' if t['seen'] else 'unseen'})"
@@ -79,6 +87,7 @@ def run(args: argparse.Namespace) -> int:
     for option in ("top_k", "batch_size"):
         if getattr(args, option) < 1:
             raise UserError(f"--{option.replace('_', '-')} must be at least 1, got {getattr(args, option)}")
+    check_paths(args)
     from mgmrn.data.images import find_images
     from mgmrn.engine.predict import Predictor
     from mgmrn.utils.progress import progress

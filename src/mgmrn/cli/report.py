@@ -13,6 +13,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from mgmrn.utils.paths import require_run
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("runs", metavar="RUN", nargs="+", type=Path, help="run directory (of mgmrn train)")
@@ -25,6 +27,8 @@ def default_output(runs: list[Path]) -> Path:
 
 
 def run(args: argparse.Namespace) -> int:
+    for folder in args.runs:  # before torch and matplotlib are imported: a mistyped run fails at once
+        require_run(folder)
     from mgmrn.viz.report.build import write_report
 
     path = write_report(args.runs, args.output or default_output(args.runs))

@@ -12,9 +12,7 @@ from mgmrn.config import from_dict, upgrade_saved
 from mgmrn.errors import UserError
 from mgmrn.models.mgmrn import MgMRN
 from mgmrn.utils.io import save_torch
-
-SELECTED = "model.pt"  # the selected model of a run directory
-LAST = "last.pt"  # the latest training state (for --resume)
+from mgmrn.utils.paths import LAST as LAST, SELECTED as SELECTED, resolve_checkpoint  # re-exported
 # what every checkpoint holds (a model's weights and all a prediction needs besides them)
 REQUIRED = ("config", "model", "classes", "attributes", "attribute_names", "seen", "unseen")
 
@@ -22,19 +20,6 @@ REQUIRED = ("config", "model", "classes", "attributes", "attribute_names", "seen
 def save_checkpoint(path: str | Path, state: dict[str, Any]) -> None:
     """Write a checkpoint atomically (a crash never leaves a truncated file)."""
     save_torch(path, state)
-
-
-def resolve_checkpoint(path: str | Path) -> Path:
-    """A checkpoint file, or a run directory (its selected model)."""
-    path = Path(path)
-    if path.is_dir():
-        for name in (SELECTED, LAST):
-            if (path / name).is_file():
-                return path / name
-        raise UserError(f"no checkpoint in run directory (expected {SELECTED})", path)
-    if not path.is_file():
-        raise UserError("checkpoint not found", path)
-    return path
 
 
 def load_checkpoint(path: str | Path) -> dict[str, Any]:

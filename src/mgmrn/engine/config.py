@@ -10,6 +10,11 @@ from mgmrn.errors import UserError
 
 GRID_POINTS = 1_000_000  # the most gammas eval.gamma_steps may sweep
 
+# Beyond these no optimiser here (SGD, Adam, AdamW) takes a step that training can recover from:
+# Adam moves every weight by about lr a step, SGD by lr times its gradient.
+MAX_LR = 10.0
+MAX_WEIGHT_DECAY = 1.0
+
 
 @dataclass
 class TrainConfig:
@@ -59,8 +64,9 @@ class TrainConfig:
             raise UserError(f"train.amp must be auto, bf16, fp16 or none, got '{self.amp}'")
         if self.select not in ("val", "last"):
             raise UserError(f"train.select must be val or last, got '{self.select}'")
-        for key in ("lr", "head_lr", "weight_decay"):
-            require(f"train.{key}", getattr(self, key), 0.0, FLOAT32_MAX)
+        for key in ("lr", "head_lr"):
+            require(f"train.{key}", getattr(self, key), 0.0, MAX_LR)
+        require("train.weight_decay", self.weight_decay, 0.0, MAX_WEIGHT_DECAY)
         require("train.momentum", self.momentum, 0.0, 1.0, below=True)
         require("train.gamma", self.gamma, 0.0, 1.0, above=True)
         require("train.epochs", self.epochs, 1)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import csv
 import io
+import math
 import random
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -48,6 +49,24 @@ def seed_everything(seed: int, deterministic: bool = False) -> None:
     if deterministic:
         torch.use_deterministic_algorithms(True, warn_only=True)
         torch.backends.cudnn.benchmark = False
+
+
+GROWTH = 100.0  # weights whose norm grows more than this many times in one epoch have diverged
+CHECKED_METRICS = ("zsl_top1", "gzsl_unseen", "gzsl_seen", "gzsl_h", "gamma", "temperature")
+
+
+def weight_norm(model: nn.Module) -> float:
+    """The L2 norm of all the model's parameters together (inf when it overflows float32)."""
+    norms = [torch.linalg.vector_norm(p.detach().float()) for p in model.parameters()]
+    return float(torch.linalg.vector_norm(torch.stack(norms))) if norms else 0.0
+
+
+def check_metrics(desc: str, val: dict[str, Any]) -> None:
+    """A UserError when a validation metric is not a finite number: the epoch diverged."""
+    bad = [k for k in CHECKED_METRICS if isinstance(val.get(k), float) and not math.isfinite(val[k])]
+    if bad:
+        raise UserError(f"training diverged in '{desc}': validation {', '.join(bad)} not finite "
+                        f"({val[bad[0]]}); {LAST} keeps the epoch before; lower train.lr")
 
 
 def build_model(cfg: Config, data: ZSLData) -> MgMRN:
@@ -183,6 +202,7 @@ class Trainer:
         return self.state.best_epoch + 1 if self.state.best_epoch >= 0 else phase.epochs
 
     def _train_phase(self, phase: Phase) -> None:
+        norm = weight_norm(self.model)
         for epoch in range(self.state.epoch, phase.epochs):
             source = self._start_epoch(epoch)
             seed = self.cfg.seed * 1000 + epoch
@@ -190,13 +210,14 @@ class Trainer:
             desc = f"{phase.name} {epoch + 1}/{phase.epochs}"
             stats = train_epoch(self.net, source.train_batches(phase.samples, seed), self.criterion, self.stepper,
                                 desc).over_processes()
-            self._check_weights(desc)
+            norm = self._check_weights(desc, norm, stats.loss)
             row: dict[str, Any] = {"phase": phase.name, "epoch": epoch + 1,
                                    "lr": self.stepper.optimizer.param_groups[0]["lr"],
                                    "loss": stats.loss, "img_s": stats.img_s, "seconds": stats.seconds}
             keep = epoch == phase.epochs - 1
             if phase.validate:
                 val = self._validate(source)
+                check_metrics(desc, val)
                 row.update({"val_zsl_top1": val["zsl_top1"], "val_unseen": val["gzsl_unseen"],
                             "val_seen": val["gzsl_seen"], "val_h": val["gzsl_h"], "val_gamma": val["gamma"],
                             "val_temperature": val["temperature"]})
@@ -213,14 +234,21 @@ class Trainer:
                 self._save_last()
             barrier()
 
-    def _check_weights(self, desc: str) -> None:
-        """Stop before a diverged model is saved: a step can turn the weights non-finite
-        after a finite loss (the saved checkpoints keep the last epoch that was finite)."""
+    def _check_weights(self, desc: str, before: float, loss: float) -> float:
+        """Stop before a diverged model is saved (the saved checkpoints keep the epoch before):
+        a step can turn the weights non-finite after a finite loss, or multiply them by orders
+        of magnitude (:data:`GROWTH`) while they stay finite. Returns the weights' norm."""
         bad = [name for name, t in self.model.state_dict().items()
                if t.is_floating_point() and not bool(torch.isfinite(t).all())]
         if bad:
             raise UserError(f"training diverged in '{desc}': {len(bad)} weight tensors are not finite "
                             f"(e.g. {bad[0]}); {LAST} keeps the last finite epoch; lower train.lr")
+        norm = weight_norm(self.model)
+        if norm > GROWTH * before or not math.isfinite(loss):
+            raise UserError(f"training diverged in '{desc}': the weights' norm went from {before:.3g} to "
+                            f"{norm:.3g} in one epoch (loss {loss:.3g}); {LAST} keeps the epoch before; "
+                            "lower train.lr")
+        return norm
 
     def _start_epoch(self, epoch: int) -> InputSource:
         """Seed, learning rates and train/eval modes of ``epoch``; returns what it reads:

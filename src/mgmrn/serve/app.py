@@ -24,7 +24,8 @@ from mgmrn.serve.errors import add_error_handlers
 from mgmrn.serve.guard import Guard
 from mgmrn.serve.schemas import Among, Attributes, Classes, Definition, Error, Explanation, Health, Prediction
 from mgmrn.serve.state import MAX_DEFINED, ServerState
-from mgmrn.serve.uploads import BODY_SECONDS, MAX_UPLOAD_BYTES, BodyLimit, Upload
+from mgmrn.serve.limits import BODY_SECONDS, MAX_UPLOAD_BYTES
+from mgmrn.serve.uploads import BodyLimit, Upload
 from mgmrn.viz.attention import explain, render
 
 TILE = 112  # side of each map of the attention drawing, in pixels

@@ -72,8 +72,8 @@ class Guard:
             return 403, f"refused a request from another site (Origin {origin}); use this server's own page"
         path = scope["path"]
         if self.token is not None and not (path in OPEN_PATHS or path.startswith("/static/")):
-            given = headers.get("authorization", "").removeprefix("Bearer ").strip()
-            if not hmac.compare_digest(given.encode(), self.token.encode()):
+            scheme, _, given = headers.get("authorization", "").partition(" ")
+            if scheme.lower() != "bearer" or not hmac.compare_digest(given.strip().encode(), self.token.encode()):
                 return 401, ("this server needs its token: 'Authorization: Bearer TOKEN', "
                              "or open the page at /#token=TOKEN")
         return None

@@ -14,9 +14,8 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from mgmrn.errors import UserError
 from mgmrn.serve.errors import error
+from mgmrn.serve.limits import BODY_SECONDS, MAX_UPLOAD_BYTES
 
-MAX_UPLOAD_BYTES = 10 * 1024 * 1024  # a request's body: the file and the form fields together
-BODY_SECONDS = 60.0  # time a request's body may take to arrive, from its first byte to its last
 TOO_LARGE = f"request larger than the upload limit ({MAX_UPLOAD_BYTES:,} bytes)"
 CLOSE = (b"connection", b"close")
 

@@ -19,7 +19,7 @@ from PIL import Image, ImageDraw, ImageFont
 from torch import Tensor
 
 from mgmrn.engine.predict import Predictor
-from mgmrn.errors import UserError
+from mgmrn.errors import UserError, did_you_mean
 from mgmrn.models.scoring import fused_scores
 
 
@@ -115,13 +115,13 @@ def explain(
     attributes that add most to the score of ``class_name`` (default: the predicted class)."""
     model, scale = predictor.model, predictor.cfg.model.scale
     if class_name is not None and class_name not in predictor.classes:
-        raise UserError(f"unknown class '{class_name}' ({len(predictor.classes)} classes known, "
-                        f"e.g. {', '.join(predictor.classes[:3])})")
+        raise UserError(f"unknown class '{class_name}'{did_you_mean(class_name, predictor.classes)} "
+                        f"({len(predictor.classes)} classes known, e.g. {', '.join(predictor.classes[:3])})")
     names = predictor.attribute_names
     unknown = [a for a in attributes or () if a not in names]
     if unknown:
-        raise UserError(f"unknown attributes {unknown[:5]} (the model knows {len(names)}, "
-                        f"e.g. {', '.join(names[:2])})")
+        raise UserError(f"unknown attributes {unknown[:5]}{did_you_mean(unknown[0], names)} "
+                        f"(the model knows {len(names)}, e.g. {', '.join(names[:2])})")
     x = predictor.load_image(path)
     maps = model.backbone(x[None])
     z, attn = model.forward_maps(maps, return_attention=True)

@@ -6,6 +6,9 @@ const photos = [];              // {file, card}: the photos on the page, in orde
 const chosen = new Map();       // attribute name -> its input, for the class being described
 let attributeNames = [];
 let definedNames = new Set();
+// the server's token (mgmrn serve --token), from the address (#token=...), kept for this tab
+const token = new URLSearchParams(location.hash.slice(1)).get("token") || sessionStorage.getItem("mgmrn-token");
+if (token) sessionStorage.setItem("mgmrn-token", token);
 
 function element(tag, props = {}, children = []) {
   const node = Object.assign(document.createElement(tag), props);
@@ -20,7 +23,8 @@ function say(text, isError = false) {
 
 // fetch a JSON answer; an error answer ({"error": "..."}) is thrown with its message
 async function api(path, options = {}) {
-  const response = await fetch(path, options);
+  const headers = {...options.headers, ...(token ? {Authorization: `Bearer ${token}`} : {})};
+  const response = await fetch(path, {...options, headers});
   const body = await response.json();
   if (!response.ok) throw new Error(body.error || response.statusText);
   return body;
@@ -76,11 +80,14 @@ async function showAttention(photo, className, item) {
   const box = photo.card.querySelector(".attention");
   photo.card.querySelectorAll(".ranking li").forEach((li) => li.classList.toggle("chosen", li === item));
   box.replaceChildren(element("p", {textContent: `attention for ${className}…`}));
+  photo.card.classList.add("wide");  // the drawing at its own size: its labels readable
   try {
     const answer = await api("api/explain", upload(photo.file, {among: among(), "class": className}));
     const parts = answer.attributes.map((a) => `${a.name} (${a.contribution >= 0 ? "+" : ""}${a.contribution.toFixed(2)})`);
     box.replaceChildren(
       element("p", {textContent: `${answer.class}: strongest attributes ${parts.join(", ")}`}),
+      element("p", {className: "hint", textContent: "Each map from its own minimum to its maximum (the colour " +
+        "bar); under it, its share of the stage's attention: own tokens, or SCAB's (the coarser stages')."}),
       element("img", {src: `data:image/png;base64,${answer.png}`,
                       alt: `attention of each stage for ${answer.class}`}));
   } catch (problem) {
@@ -89,6 +96,7 @@ async function showAttention(photo, className, item) {
 }
 
 function addPhotos(files) {
+  say("");
   for (const file of files) {
     const card = element("div", {className: "photo"}, [
       element("img", {src: URL.createObjectURL(file), alt: file.name}),
@@ -113,18 +121,41 @@ function showClasses(listing, switchTo) {
   $("run").textContent = `${listing.run.length} classes of the run (${seen} seen in training, ` +
     `${listing.run.length - seen} unseen); ${listing.defined.length} new`;
   definedNames = new Set(listing.defined.map((c) => c.name));
-  $("defined").replaceChildren(...listing.defined.map((c) => {
-    const remove = element("button", {type: "button", textContent: "delete"});
-    remove.addEventListener("click", () => changeClasses(
-      api(`api/classes/${encodeURIComponent(c.name)}`, {method: "DELETE"}), `deleted ${c.name}`));
-    return element("li", {}, [c.name, remove]);
-  }));
+  $("defined").replaceChildren(...listing.defined.map(definedItem));
   const none = listing.defined.length === 0;
   for (const radio of document.querySelectorAll("input[name=among]")) {
     if (radio.value !== "run") radio.disabled = none;
   }
   if (none) document.querySelector("input[name=among][value=run]").checked = true;
   else if (switchTo) document.querySelector(`input[name=among][value=${switchTo}]`).checked = true;
+}
+
+// a defined class: its name, its attribute values, and buttons to edit (into the form) or delete it
+function definedItem(c) {
+  const edit = element("button", {type: "button", textContent: "edit"});
+  edit.addEventListener("click", () => editClass(c));
+  const remove = element("button", {type: "button", textContent: "delete"});
+  remove.addEventListener("click", () => changeClasses(
+    api(`api/classes/${encodeURIComponent(c.name)}`, {method: "DELETE"}), `deleted ${c.name}`));
+  const values = Object.entries(c.attributes).map(([name, value]) =>
+    element("li", {textContent: `${name} = ${value}`}));
+  return element("li", {}, [element("strong", {textContent: c.name}), edit, remove,
+                            element("ul", {className: "values"}, values)]);
+}
+
+// the form filled with a defined class, to change its values and save it again (same name: replaced)
+function editClass(c) {
+  clearForm();
+  $("class-name").value = c.name;
+  for (const [name, value] of Object.entries(c.attributes)) chooseAttribute(name, value);
+  say(`editing ${c.name}: change its values, then save it`);
+}
+
+function clearForm() {
+  for (const id of ["class-name", "attribute-search"]) $(id).value = "";
+  chosen.clear();
+  $("chosen").tBodies[0].replaceChildren();
+  searchAttributes();
 }
 
 // after a change of the defined classes: show them, rank among the new ones, re-rank the
@@ -142,9 +173,9 @@ async function changeClasses(request, done) {
   return true;
 }
 
-function chooseAttribute(name) {
+function chooseAttribute(name, initial = 1) {
   if (chosen.has(name)) return;
-  const value = element("input", {type: "number", step: "any", value: "1"});
+  const value = element("input", {type: "number", step: "any", value: String(initial)});
   const remove = element("button", {type: "button", textContent: "×", title: "remove"});
   const row = element("tr", {}, [element("td", {textContent: name}), element("td", {}, [value]),
                                  element("td", {}, [remove])]);
@@ -153,31 +184,39 @@ function chooseAttribute(name) {
   $("chosen").tBodies[0].append(row);
 }
 
+// the part of an attribute name before "::" or "=" (CUB's has_bill_shape::..., shape=circle)
+function groupOf(name) {
+  const cut = name.search(/::|=/);
+  return cut > 0 ? name.slice(0, cut) : "";
+}
+
+// the attributes matching every typed word; all of them, under their groups, when none is typed
 function searchAttributes() {
   const words = $("attribute-search").value.toLowerCase().split(/\s+/).filter(Boolean);
-  const matches = words.length ? attributeNames.filter((n) => words.every((w) => n.toLowerCase().includes(w))) : [];
-  $("attribute-matches").replaceChildren(...matches.slice(0, 50).map((name) => {
+  const matches = attributeNames.filter((n) => words.every((w) => n.toLowerCase().includes(w)));
+  const items = [];
+  let group = null;
+  for (const name of matches) {
+    if (groupOf(name) !== group && groupOf(name)) {
+      items.push(element("li", {className: "group", textContent: groupOf(name)}));
+    }
+    group = groupOf(name);
     const item = element("li", {textContent: name});
     item.addEventListener("click", () => chooseAttribute(name));
-    return item;
-  }));
+    items.push(item);
+  }
+  $("attribute-matches").replaceChildren(...items);
 }
 
 function defineClass() {
   const name = $("class-name").value.trim();
   if (!name) return say("name the class first", true);
-  if (!chosen.size) return say("set at least one attribute (search for it)", true);
+  if (!chosen.size) return say("set at least one attribute (choose it in the list)", true);
   const values = {};
   for (const [attribute, input] of chosen) values[attribute] = Number(input.value);
   const body = JSON.stringify({classes: [{name, attributes: values}]});
   changeClasses(api("api/classes", {method: "POST", headers: {"Content-Type": "application/json"}, body}),
-                `defined ${name}`).then((made) => {
-    if (!made) return;
-    for (const id of ["class-name", "attribute-search"]) $(id).value = "";
-    chosen.clear();
-    $("chosen").tBodies[0].replaceChildren();
-    $("attribute-matches").replaceChildren();
-  });
+                `defined ${name}`).then((made) => { if (made) clearForm(); });
 }
 
 function uploadCsv() {
@@ -199,13 +238,17 @@ function setUp() {
     drop.classList.remove("over");
     addPhotos(event.dataTransfer.files);
   });
-  document.querySelectorAll("input[name=among]").forEach((radio) => radio.addEventListener("change", rankAll));
+  document.querySelectorAll("input[name=among]").forEach((radio) => radio.addEventListener("change", () => {
+    say("");
+    rankAll();
+  }));
   $("attribute-search").addEventListener("input", searchAttributes);
   $("define").addEventListener("click", defineClass);
   $("csv").addEventListener("change", uploadCsv);
   Promise.all([api("api/classes"), api("api/attributes")]).then(([listing, attributes]) => {
     attributeNames = attributes.attributes;
     showClasses(listing, null);
+    searchAttributes();
   }).catch((problem) => say(problem.message, true));
 }
 
