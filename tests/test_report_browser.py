@@ -62,8 +62,12 @@ def watched_page(chromium: str, url: str, width: int, height: int) -> Iterator[t
 def test_the_report_opens_in_chromium_without_errors(chromium: str, report_dir: Path, tmp_path: Path):  # noqa: F811
     with watched_page(chromium, (report_dir / "report.html").resolve().as_uri(), 1200, 900) as (page, problems):
         images = page.evaluate("Array.from(document.images, i => [i.alt, i.complete, i.naturalWidth])")
+        sections = page.evaluate("Array.from(document.querySelectorAll('h2'), h => h.id)")
+        widths = page.evaluate("Array.from(document.querySelectorAll('h2 + p + img'), i => i.clientWidth)")
         page.screenshot(path=str(tmp_path / "report.png"), full_page=True)
     assert problems == []
-    assert len(images) >= 6
+    assert sections == ["metrics", "seen-unseen", "reliability", "training", "per-class", "confusion",
+                        "attribute-error", "attribute-breakdown", "tsne", "attention", "sweep"]
+    assert len(images) == len(sections) - 1 and min(widths) > 300  # every figure but the metrics table, shown
     assert [alt for alt, complete, width in images if not complete or width == 0] == []
     assert (tmp_path / "report.png").stat().st_size > 10_000

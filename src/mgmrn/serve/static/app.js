@@ -132,14 +132,14 @@ function showClasses(listing, switchTo) {
 
 // a defined class: its name, its attribute values, and buttons to edit (into the form) or delete it
 function definedItem(c) {
-  const edit = element("button", {type: "button", textContent: "edit"});
-  edit.addEventListener("click", () => editClass(c));
+  const edit = element("a", {href: "#", className: "edit", textContent: "edit", title: "into the form, to change it"});
+  edit.addEventListener("click", (event) => { event.preventDefault(); editClass(c); });
   const remove = element("button", {type: "button", textContent: "delete"});
   remove.addEventListener("click", () => changeClasses(
     api(`api/classes/${encodeURIComponent(c.name)}`, {method: "DELETE"}), `deleted ${c.name}`));
   const values = Object.entries(c.attributes).map(([name, value]) =>
     element("li", {textContent: `${name} = ${value}`}));
-  return element("li", {}, [element("strong", {textContent: c.name}), edit, remove,
+  return element("li", {}, [element("strong", {textContent: c.name}), remove, edit,
                             element("ul", {className: "values"}, values)]);
 }
 
