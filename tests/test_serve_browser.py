@@ -166,3 +166,56 @@ def test_the_page_ranks_explains_and_reranks_among_new_classes(chromium: str, se
         page.screenshot(path=str(tmp_path / "serve.png"), full_page=True)
     assert problems == []
     assert (tmp_path / "serve.png").stat().st_size > 20_000
+
+
+LISTED = "document.getElementById('run').textContent.includes('classes of the run')"
+DEFINED = "() => Array.from(document.querySelectorAll('#defined li'), li => li.firstChild.textContent)"
+
+
+def attribute_names(url: str) -> list[str]:
+    with urllib.request.urlopen(url + "api/attributes", timeout=30) as answer:
+        return json.load(answer)["attributes"]
+
+
+def upload_csv(page: Any, path: Path, rows: list[tuple[str, float]], attributes: list[str]) -> None:
+    """A class-attribute CSV chosen in the page's panel: each row's name and first value."""
+    lines = [f"class,{','.join(attributes)}"] + [f'"{n}",{v}{",0" * (len(attributes) - 1)}' for n, v in rows]
+    path.write_text("\n".join(lines) + "\n")
+    page.set_input_files("#csv", str(path))
+
+
+def test_the_page_survives_bad_definitions_and_deletes_any_name(chromium: str, server: str,  # noqa: F811
+                                                                 tmp_path: Path):
+    attributes = attribute_names(server)
+    bad = [("x" * 10_000, 1.0, "at most 200 characters"), ("huge", 1e308, "values too large to normalise"),
+           ("tab\there", 1.0, "control characters"), ("..", 1.0, "cannot be a class name")]
+    good = ["a/b", "50% off", "why?#not", "..x", "back\\slash"]
+    with watched_page(chromium, server, 1280, 860) as (page, problems):
+        for name, value, problem in bad:
+            page.wait_for_function(LISTED)
+            before = page.evaluate(DEFINED)
+            upload_csv(page, tmp_path / "bad.csv", [(name, value)], attributes)
+            page.wait_for_function("problem => document.getElementById('status').textContent.includes(problem)",
+                                   arg=problem)
+            page.reload()  # the page loads and lists the classes, as before
+            page.wait_for_function(LISTED)
+            assert page.evaluate(DEFINED) == before
+        upload_csv(page, tmp_path / "good.csv", [(name, 1.0) for name in good], attributes)
+        page.wait_for_function("good => good.every(n => (" + DEFINED + ")().includes(n))", arg=good)
+        for name in good:  # each deleted with its own button
+            page.locator("#defined li", has_text=name).first.locator("button").click()
+            page.wait_for_function(f"name => !({DEFINED})().includes(name)", arg=name)
+    assert [p for p in problems if "status of 400" not in p] == []  # the refusals, and nothing else
+
+
+def test_the_page_of_a_server_with_a_token_sends_it(chromium: str, run_dirs: list[Path], tmp_path: Path):  # noqa: F811
+    from test_serve import serving
+
+    with serving(run_dirs[0], tmp_path / "serve.log", "--token", "s3cret") as served:
+        with watched_page(chromium, f"{served.url}/#token=s3cret", 1280, 860) as (page, problems):
+            page.wait_for_function(LISTED)
+            page.reload()  # kept for the tab without the address's token
+            page.wait_for_function(LISTED)
+        assert problems == []
+        with watched_page(chromium, f"{served.url}/", 1280, 860) as (page, problems):
+            page.wait_for_function("document.getElementById('status').textContent.includes('needs its token')")
