@@ -61,6 +61,13 @@ def test_eval_reproduces_metrics(run_dir: Path, tmp_path: Path):
     again, saved = json.loads(out.read_text()), json.loads((run_dir / "metrics.json").read_text())
     for key in ("zsl_top1", "gzsl_h", "ausuc", "gamma"):
         assert again[key] == pytest.approx(saved[key], abs=1e-6)
+    for mine, theirs in zip(again["stages"], saved["stages"], strict=True):  # each at its validation gamma
+        assert mine == pytest.approx(theirs, abs=1e-6)
+    for side in ("seen", "unseen", "all", None):  # with the run's temperature
+        mine, theirs = (m["probabilities"] if side is None else m["probabilities"][side] for m in (again, saved))
+        assert {k: v for k, v in mine.items() if not isinstance(v, dict)} == pytest.approx(
+            {k: v for k, v in theirs.items() if not isinstance(v, dict)}, abs=1e-6)
+    assert saved["probabilities"]["temperature"] == load_checkpoint(run_dir)["temperature"]
     assert main(["eval", str(run_dir), "--set", "eval.calibration=test-sweep", "--output", str(out)]) == 0
     assert json.loads(out.read_text())["gzsl_h"] == pytest.approx(saved["test_sweep_h"], abs=1e-6)
 

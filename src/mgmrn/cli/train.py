@@ -42,7 +42,12 @@ def run(args: argparse.Namespace) -> int:
 
 
 def format_metrics(m: dict) -> str:
-    """One summary line of the contract metrics."""
-    return (f"ZSL T1 {m['zsl_top1']:.1f}  GZSL U {m['gzsl_unseen']:.1f} S {m['gzsl_seen']:.1f} "
+    """One summary line of the contract metrics, and one of the probabilities' calibration."""
+    line = (f"ZSL T1 {m['zsl_top1']:.1f}  GZSL U {m['gzsl_unseen']:.1f} S {m['gzsl_seen']:.1f} "
             f"H {m['gzsl_h']:.1f}  AUSUC {m['ausuc']:.1f}  (calibration {m['calibration']}, "
             f"gamma {m['gamma']:.3g}; test-sweep H {m['test_sweep_h']:.1f})")
+    p = m.get("probabilities")
+    if not p or p["temperature"] is None:
+        return line
+    sides = "; ".join(f"{k} {p[k]['ece_uncalibrated']:.1f} -> {p[k]['ece']:.1f}" for k in ("seen", "unseen") if k in p)
+    return f"{line}\nprobabilities: temperature {p['temperature']:.3g}, test ECE (%) with T = 1 -> with it: {sides}"
