@@ -11,6 +11,12 @@ from pathlib import Path
 
 import pytest
 
+from mgmrn.utils.threads import configure
+
+# The suite runs as mgmrn does: OpenMP waiting passively, on the cores free at its start
+# (README, 'CPU threads'); set here, before any test module loads torch.
+configure()
+
 SHARED_DATA = Path(os.environ.get("MGMRN_SHARED_DATA",
                                   Path(__file__).resolve().parents[2] / "shared" / "data"))
 REQUIRED = os.environ.get("MGMRN_REQUIRE_DATA", "") not in ("", "0")

@@ -15,6 +15,7 @@ from typing import Any
 
 from mgmrn import __version__
 from mgmrn.errors import UserError
+from mgmrn.utils.threads import configure as configure_threads
 
 COMMANDS = {
     "profile": ("mgmrn.cli.profile", "parameters, FLOPs and CPU throughput of a model"),
@@ -30,6 +31,16 @@ COMMANDS = {
 }
 
 
+NO_TORCH = {"cache"}  # commands that never load torch: no thread set-up
+
+
+def positive_int(text: str) -> int:
+    """An argparse type: an integer of at least 1."""
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"must be a whole number of at least 1, got '{text}'")
+    return int(text)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="mgmrn", description="Zero-shot image classification with Mg-MRN (train, evaluate, predict, explain).")
@@ -38,6 +49,10 @@ def build_parser() -> argparse.ArgumentParser:
     for name, (module, help_text) in COMMANDS.items():
         command = sub.add_parser(name, help=help_text, description=help_text)
         importlib.import_module(module).add_arguments(command)
+        if name not in NO_TORCH:
+            command.add_argument("--threads", type=positive_int, default=None, metavar="N",
+                                 help="torch CPU threads (default: the cores free at start-up, with passive "
+                                      "waiting; also MGMRN_THREADS=N; README, 'CPU threads')")
         command.set_defaults(_module=module)
     return parser
 
@@ -70,6 +85,8 @@ def add_set_argument(parser: argparse.ArgumentParser, help_text: str) -> None:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
+        if args.command not in NO_TORCH:
+            configure_threads(args.threads)  # before torch loads: OpenMP reads its settings then
         return int(importlib.import_module(args._module).run(args) or 0)
     except UserError as exc:
         print(f"mgmrn {args.command}: error: {exc}", file=sys.stderr)

@@ -17,7 +17,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--speed-batch", type=int, default=2, help="batch size for the CPU timings")
     parser.add_argument("--iters", type=int, default=3, help="timed iterations per measurement (0: skip timings)")
     parser.add_argument("--train", action="store_true", help="also time training steps (forward + backward)")
-    parser.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: default)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -28,8 +27,6 @@ def run(args: argparse.Namespace) -> int:
     from mgmrn.engine.profile import build_for_profile, flops_per_image, parameter_counts, precision_steps, throughput
 
     cfg = load_config(args.config, args.overrides)
-    if args.threads:
-        torch.set_num_threads(args.threads)
     report: dict[str, object] = {
         "backbone": cfg.model.backbone,
         "variant": cfg.model.variant,
