@@ -54,9 +54,14 @@ import numpy as np
 import torch
 
 import _bench
+from _paired import paired
 
 DEFAULT_OUT = _bench.RESULTS / "cub100"
 KEYS = ("zsl_top1", "gzsl_unseen", "gzsl_seen", "gzsl_h", "ausuc", "test_sweep_h")
+PAIRED_KEYS = {"zsl_top1": "ZSL T1", "gzsl_h": "H", "ausuc": "AUSUC", "test_sweep_h": "test-sweep H"}
+# Table III's comparisons: the full model against each ablation, and SCAB's own step
+DEFAULT_PAIRS = ("full - mrm-no-scab;full - mgm;full - mgm-no-rfm;full - baseline;mrm-no-scab - mgm;"
+                 "full, linear probe then fine-tune - mrm-no-scab, linear probe then fine-tune")
 
 
 def rows_for(group: str, args: argparse.Namespace) -> list[tuple[str, list[str]]]:
@@ -268,6 +273,32 @@ def print_validation_table(rows: list[dict[str, Any]]) -> None:
          for r in checked]))
 
 
+def per_seed(results: list[dict[str, Any]], row: str, key: str) -> dict[int, float]:
+    """``key`` of each seed's run of ``row`` (the first run of a seed counts)."""
+    out: dict[int, float] = {}
+    for r in results:
+        if r.get("row") == row and "metrics" in r:
+            out.setdefault(r["seed"], r["metrics"][key])
+    return out
+
+
+def print_paired_table(results: list[dict[str, Any]], pairs: str) -> None:
+    """Each pair ``A - B`` run on the same seeds: per-seed differences of ZSL T1 and H, and for
+    every metric the mean difference with its 95% Student t interval (benchmarks/_paired.py)."""
+    lines = []
+    for pair in filter(None, (p.strip() for p in pairs.split(";"))):
+        a, b = (side.strip() for side in pair.split(" - ", 1))
+        diffs = {k: paired(per_seed(results, a, k), per_seed(results, b, k)) for k in PAIRED_KEYS}
+        if diffs["zsl_top1"] is None or len(diffs["zsl_top1"].seeds) < 2:
+            continue
+        each = " / ".join(f"{t:+.1f}, {h:+.1f}" for t, h in zip(diffs["zsl_top1"].diffs, diffs["gzsl_h"].diffs))
+        lines.append([pair, ",".join(map(str, diffs["zsl_top1"].seeds)), each,
+                      *(diffs[k].cell() for k in PAIRED_KEYS), diffs["zsl_top1"].verdict + " / " + diffs["gzsl_h"].verdict])
+    if lines:
+        print("\npaired by seed, A - B: mean [95% Student t interval]; 'A better' when the interval excludes zero")
+        print(_bench.table(["A - B", "seeds", "per seed (T1, H)", *PAIRED_KEYS.values(), "T1 / H"], lines))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--groups", default="eszsl,ablation,prototypes,stages,options",
@@ -284,6 +315,8 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="results folder (runs.jsonl, runs.csv, runs/)")
     parser.add_argument("--budget-min", type=float, default=0, help="stop starting new runs after this many minutes")
     parser.add_argument("--table-only", action="store_true", help="print the table of the results file and exit")
+    parser.add_argument("--pairs", default=DEFAULT_PAIRS,
+                        help="';'-separated 'A - B' row pairs compared seed by seed (default: Table III's)")
     args = parser.parse_args()
     args.set = ["train.freeze_backbone=true", *args.set]
     results_file = args.out / "runs.jsonl"
@@ -333,6 +366,7 @@ def main() -> None:
                       f"common overrides: {' '.join(args.set)}; mean ± sd over the seeds counted")
     print_stage_table(rows)
     print_validation_table(rows)
+    print_paired_table(results, args.pairs)
     for r in errors:
         print(f"FAILED: {r['row']} seed {r['seed']}: {r['error']}")
     print(f"\n{_bench.machine_line(info)}")

@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 import _bench
+from _paired import paired
 
 DEFAULT_OUT = _bench.RESULTS / "cub100-validation"
 
@@ -81,25 +82,19 @@ def mean_sd(values: list[float]) -> str:
 
 
 def verdict(runs: dict[int, dict], ref: dict[int, dict]) -> tuple[str, str, str]:
-    """Paired differences (this setting minus its reference) on validation T1 and H, and whether
-    the reference's option helps beyond the seed spread."""
-    seeds = sorted(set(runs) & set(ref))
-    if len(seeds) < 2:
+    """Paired differences (this setting minus its reference, seed by seed) on validation T1 and
+    H with their 95% intervals (benchmarks/_paired.py), and which of the two is better."""
+    diffs = [paired({s: r[k] for s, r in runs.items()}, {s: r[k] for s, r in ref.items()}) for k in ("val_t1", "val_h")]
+    if any(d is None or len(d.seeds) < 2 for d in diffs):
         return "", "", "too few seeds"
-    out = []
-    beyond = {}
-    for key in ("val_t1", "val_h"):
-        diffs = [runs[s][key] - ref[s][key] for s in seeds]
-        spread = max(statistics.stdev([runs[s][key] for s in seeds]), statistics.stdev([ref[s][key] for s in seeds]))
-        out.append(f"{statistics.mean(diffs):+.1f}")
-        beyond[key] = statistics.mean(diffs) / spread if spread else 0.0
-    if min(beyond.values()) < -1 and max(beyond.values()) <= 1:
-        word = "reference better beyond the spread"
-    elif max(beyond.values()) > 1 and min(beyond.values()) >= -1:
-        word = "this setting better beyond the spread"
+    words = {d.verdict for d in diffs}
+    if "A better" in words and "B better" not in words:
+        word = "this setting better (interval excludes zero)"
+    elif "B better" in words and "A better" not in words:
+        word = "reference better (interval excludes zero)"
     else:
-        word = "level (within the spread)"
-    return out[0], out[1], word
+        word = "level (intervals hold zero)" if words == {"level"} else "mixed"
+    return diffs[0].cell(), diffs[1].cell(), word
 
 
 def summary(lines: list[dict[str, Any]]) -> str:
@@ -117,7 +112,7 @@ def summary(lines: list[dict[str, Any]]) -> str:
         rows.append([name, " ".join(SETTINGS[name][1]) or "-", ",".join(map(str, sorted(runs))),
                      mean_sd([r["val_t1"] for r in runs.values()]), mean_sd([r["val_h"] for r in runs.values()]),
                      ref_name or "-", dt1, dh, word, f"{statistics.mean(r['min'] for r in runs.values()):.1f}"])
-    return _bench.table(["setting", "overrides", "seeds", "val T1", "val H", "compared with", "ΔT1", "ΔH",
+    return _bench.table(["setting", "overrides", "seeds", "val T1", "val H", "compared with", "ΔT1 [95%]", "ΔH [95%]",
                          "verdict", "min/run"], rows)
 
 
