@@ -72,6 +72,21 @@ def test_eval_reproduces_metrics(run_dir: Path, tmp_path: Path):
     assert json.loads(out.read_text())["gzsl_h"] == pytest.approx(saved["test_sweep_h"], abs=1e-6)
 
 
+def test_score_eval_of_the_saved_scores_gives_metrics_json_exactly(run_dir: Path, tmp_path: Path, capsys):
+    """``mgmrn eval --save-scores``, then ``mgmrn score-eval`` on the file: every top-level
+    metric and the probabilities, to the last digit; with the validation scores, the gamma the
+    run chose there (no refit: the same model)."""
+    saved = json.loads((run_dir / "metrics.json").read_text())
+    test, val = tmp_path / "test.npz", tmp_path / "val.npz"
+    assert main(["eval", str(run_dir), "--save-scores", str(test), "--save-val-scores", str(val)]) == 0
+    capsys.readouterr()
+    for extra in ([], ["--val", str(val)]):
+        assert main(["score-eval", str(test), "--json", *extra]) == 0
+        again = json.loads(capsys.readouterr().out)
+        assert {k: v for k, v in again.items() if k != "val_gzsl_h"} == {
+            k: v for k, v in saved.items() if k not in ("stages", "zsl_per_class", "selected_epoch", "phase")}
+
+
 def test_eval_per_class_matches_zsl_top1(run_dir: Path, tmp_path: Path, capsys):
     out = tmp_path / "m.json"
     capsys.readouterr()

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from mgmrn.cli.main import add_set_argument
 from mgmrn.cli.train import format_metrics
+from mgmrn.errors import UserError
 from mgmrn.utils.io import write_json
 from mgmrn.utils.paths import resolve_checkpoint
 
@@ -18,6 +19,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--output", type=Path, metavar="FILE", help="write the metrics as JSON to FILE")
     parser.add_argument("--per-class", action="store_true",
                         help="also print each unseen class's ZSL top-1 and the class it is most confused with")
+    parser.add_argument("--save-scores", type=Path, metavar="FILE.npz",
+                        help="write the test images' fused class scores, labels, seen classes, the validation "
+                             "gamma and the temperature, for 'mgmrn score-eval'")
+    parser.add_argument("--save-val-scores", type=Path, metavar="FILE.npz",
+                        help="write the validation split's scores (its held-out seen classes as unseen) in the "
+                             "same form, for 'mgmrn score-eval --val' (with train.refit, the refit model's, not "
+                             "those its gamma was chosen on)")
 
 
 def format_per_class(report: list[dict]) -> str:
@@ -34,13 +42,17 @@ def format_per_class(report: list[dict]) -> str:
 
 def run(args: argparse.Namespace) -> int:
     resolve_checkpoint(args.checkpoint)  # before torch is imported: a mistyped path fails at once
+    for path in (args.save_scores, args.save_val_scores):
+        if path is not None and not path.parent.is_dir():
+            raise UserError("no such folder for the score file", path.parent)
     from mgmrn.config import deep_update, from_dict, parse_overrides, to_dict
     from mgmrn.data.build import build_data
     from mgmrn.engine.checkpoint import load_checkpoint
     from mgmrn.engine.distributed import init_distributed
     from mgmrn.engine.inputs import Inputs
     from mgmrn.engine.predict import model_from_checkpoint
-    from mgmrn.engine.trainer import evaluate_checkpoint_model
+    from mgmrn.engine.evaluate import checkpoint_metrics, run_evaluator
+    from mgmrn.utils.score_file import save_split_scores
 
     state = load_checkpoint(args.checkpoint)
     values = state["config"]
@@ -52,9 +64,20 @@ def run(args: argparse.Namespace) -> int:
     model.to(device)
     data = build_data(cfg.data)
     inputs = Inputs.create(cfg, data, model, device)
-    metrics = evaluate_checkpoint_model(model, inputs, data, cfg, device, gamma=state.get("gamma"),
-                                        temperature=state.get("temperature"),
-                                        stage_val_gammas=state.get("stage_gammas"))
+    evaluator = run_evaluator(model, inputs, data, cfg, device)
+    scores, labels = evaluator.scores(data.test_seen, data.test_unseen, "test")
+    metrics = checkpoint_metrics(scores, labels, data, cfg, state.get("gamma"), state.get("temperature"),
+                                 state.get("stage_gammas"))
+    if args.save_scores:
+        save_split_scores(args.save_scores, scores.sum(1).numpy(), labels, data.seen, data.unseen,
+                          gamma=metrics["gamma"] if metrics["calibration"] == "val" else None,
+                          temperature=state.get("temperature"))
+    if args.save_val_scores:
+        v = data.val
+        if not v.val_unseen:
+            raise UserError("the run's data have no validation split (data.val_classes is 0)")
+        scores, labels = evaluator.scores(v.val_seen, v.val_unseen, "val")
+        save_split_scores(args.save_val_scores, scores.sum(1).numpy(), labels, v.val_seen_classes, v.val_unseen_classes)
     print(format_metrics(metrics))
     if args.per_class:
         print(format_per_class(metrics["zsl_per_class"]))

@@ -28,10 +28,11 @@ COMMANDS = {
     "serve": ("mgmrn.cli.serve", "a local web app: classify photos, describe new classes by attributes"),
     "demo": ("mgmrn.cli.demo", "generate the synthetic set, train, evaluate and predict"),
     "cache": ("mgmrn.cli.cache", "list or clear the feature caches and generated data sets"),
+    "score-eval": ("mgmrn.cli.score_eval", "metrics of any model's class scores (an .npz), and their Fig. 3"),
 }
 
 
-NO_TORCH = {"cache"}  # commands that never load torch: no thread set-up
+NO_TORCH = {"cache", "score-eval"}  # commands that never load torch (score-eval computes in numpy): no thread set-up
 
 
 def positive_int(text: str) -> int:

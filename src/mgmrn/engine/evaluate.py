@@ -63,9 +63,21 @@ def evaluate_checkpoint_model(
     """Test metrics (fused and per stage) under ``eval.*``; ``gamma``, ``temperature`` and each
     stage's gamma: the ones chosen on validation (``probabilities``: how well the temperature serves, with the
     metrics' gamma, :func:`mgmrn.engine.confidence.probability_report`)."""
+    scores, labels = run_evaluator(model, inputs, data, cfg, device).scores(data.test_seen, data.test_unseen, "test")
+    return checkpoint_metrics(scores, labels, data, cfg, gamma, temperature, stage_val_gammas)
+
+
+def run_evaluator(model: nn.Module, inputs: Inputs, data: ZSLData, cfg: Config, device: torch.device) -> Evaluator:
+    """An :class:`Evaluator` of ``model`` against every class of ``data``, as the run's config says."""
     attributes = torch.as_tensor(data.attributes, dtype=torch.float32)
-    evaluator = Evaluator.for_run(model, inputs.source(cfg.train.freeze_backbone), cfg, attributes, device)
-    scores, labels = evaluator.scores(data.test_seen, data.test_unseen, "test")
+    return Evaluator.for_run(model, inputs.source(cfg.train.freeze_backbone), cfg, attributes, device)
+
+
+def checkpoint_metrics(
+    scores: Tensor, labels: list[int], data: ZSLData, cfg: Config, gamma: float | None,
+    temperature: float | None = None, stage_val_gammas: list[float] | None = None,
+) -> dict[str, Any]:
+    """:func:`evaluate_checkpoint_model`'s metrics of the test splits' per-stage scores (N, L, K)."""
     metrics = stage_metrics(scores, labels, data.seen, data.unseen, Calibration.from_config(cfg.eval, gamma),
                             class_names=data.classes, stage_val_gammas=stage_val_gammas)
     metrics["probabilities"] = probability_report(scores.sum(1).numpy(), labels, data.seen, data.unseen,
