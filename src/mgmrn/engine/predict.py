@@ -54,7 +54,7 @@ class Predictor:
     Among the checkpoint's own classes (seen and unseen) the scores are calibrated as in GZSL
     evaluation: the gamma chosen on validation is subtracted from the seen classes' scores
     (calibrated stacking), so unseen classes can win. Classes given by attributes
-    (:meth:`use_classes`) are all new to the model and are not calibrated.
+    (:meth:`use_classes`) are all new to the model and get no gamma.
 
     Probabilities are the softmax of the ranking scores divided by the run's ``temperature``,
     fitted on validation (:mod:`mgmrn.engine.confidence`); classes given by attributes share

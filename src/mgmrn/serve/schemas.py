@@ -17,7 +17,8 @@ class Ranked(BaseModel):
 
     model_config = ConfigDict(populate_by_name=True)
     class_name: str = Field(alias="class")
-    probability: float = Field(description="softmax of the ranking scores over all candidate classes")
+    probability: float = Field(description="softmax over all candidate classes of the ranking scores divided by "
+                                           "the run's temperature (fitted on its validation split)")
     score: float = Field(description="Eq. 14 score, less the validation-chosen gamma for seen classes")
     seen: bool = Field(description="whether the class had training images")
 

@@ -112,7 +112,7 @@ class ServerState:
 
     def candidates(self, among: str) -> Predictor:
         """The predictor ranking among ``among``: the run's classes (calibrated: gamma off the
-        seen ones), the defined ones (not calibrated: new to the model), or both."""
+        seen ones), the defined ones (no gamma: new to the model; the run's temperature), or both."""
         if among == "run":
             return self.predictor
         defined = self.defined()
