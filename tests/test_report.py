@@ -21,7 +21,7 @@ from mgmrn.viz.report.attention import ATTRIBUTES, IMAGES, rows
 from mgmrn.viz.report.attribute_error import attribute_errors, breakdown
 from mgmrn.viz.report.build import SECTIONS
 from mgmrn.viz.report.embedding import CLASSES, SHADES, class_colours, colour_word, panels, section
-from mgmrn.viz.report.metrics_table import COMPARED, metrics_rows
+from mgmrn.viz.report.metrics_table import COMPARED, NO_GAMMA, metrics_rows
 from mgmrn.viz.report.per_class import matrix, per_class
 from mgmrn.viz.report.predictions import CACHE, Predictions, predictions
 from mgmrn.viz.report.reliability import diagrams
@@ -316,6 +316,32 @@ def test_the_cache_is_reused_and_recomputed_when_model_pt_changes(opened, tmp_pa
     save_checkpoint(folder / "model.pt", state)
     changed = predictions(open_run(folder))
     assert len(computed) == 2 and not np.allclose(changed.z, first.z)
+
+
+def test_a_run_saved_before_temperatures_and_stage_gammas_is_reported_as_it_was(opened, tmp_path: Path):
+    runs, _ = opened
+    folder = shutil.copytree(runs[0].folder, tmp_path / "old", ignore=shutil.ignore_patterns("report*"))
+    state = load_checkpoint(folder)
+    for key in ("temperature", "stage_gammas"):
+        del state[key]
+    save_checkpoint(folder / "model.pt", state)
+    metrics = json.loads((folder / "metrics.json").read_text())
+    del metrics["probabilities"]
+    metrics["stages"] = [{k: m[k] for k in ("zsl_top1", "ausuc", "test_sweep_h")} for m in metrics["stages"]]
+    (folder / "metrics.json").write_text(json.dumps(metrics))
+    rows = list(csv.DictReader((folder / "log.csv").open()))
+    kept = ["phase", "epoch", "lr", "loss", "img_s", "seconds", "val_zsl_top1", "val_h", "val_gamma"]
+    with (folder / "log.csv").open("w", newline="") as handle:
+        writer = csv.DictWriter(handle, kept, extrasaction="ignore")
+        writer.writeheader()
+        writer.writerows(rows)
+    assert main(["report", str(folder), "--output", str(tmp_path / "report")]) == 0
+    page = (tmp_path / "report" / "report.html").read_text()
+    assert "Runs without a temperature" in page and NO_GAMMA in page
+    old = open_run(folder)
+    found = diagrams(old, predictions(old))
+    assert all(d.temperature is None and d.scaled is None for d in found)
+    assert found[0].plain.ece == pytest.approx(runs[0].metrics["probabilities"]["seen"]["ece_uncalibrated"], abs=1e-6)
 
 
 @pytest.mark.parametrize("remove, named", [("model.pt", ""), ("metrics.json", "metrics.json"),
