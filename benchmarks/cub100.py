@@ -3,7 +3,8 @@
 Rows (groups, pick with ``--groups``):
 
 * ``eszsl``: ESZSL (closed form) on the average-pooled last-stage Lite0 features from the
-  feature cache; (gamma, lambda) in {10^-3..10^6}^2 (``--eszsl-exponents``) chosen by ZSL top-1 on the validation
+  feature cache (``mgmrn.baselines.features``, ``protocol``: as ``benchmarks/baselines.py``);
+  (gamma, lambda) in {10^-3..10^6}^2 (``--eszsl-exponents``) chosen by ZSL top-1 on the validation
   split (pseudo-unseen classes), then refit on all training images; the GZSL gamma is
   chosen on the validation split (model fit on ``train_sub``), as the trainer does.
 * ``ablation``: Table III rows, ``model.variant`` = baseline, mgm-no-rfm, mgm (region
@@ -49,9 +50,6 @@ import time
 import traceback
 from pathlib import Path
 from typing import Any
-
-import numpy as np
-import torch
 
 import _bench
 from _paired import paired
@@ -136,49 +134,23 @@ def run_mgmrn(name: str, overrides: list[str], seed: int, args: argparse.Namespa
 
 
 def run_eszsl(args: argparse.Namespace) -> dict[str, Any]:
-    """ESZSL on pooled last-stage features of the cached backbone maps."""
-    from mgmrn.baselines.eszsl import ESZSL, select_on_validation
+    """ESZSL on the pooled last stage of the cached backbone maps, with the features and protocol
+    of ``benchmarks/baselines.py`` (``mgmrn.baselines``)."""
+    from mgmrn.baselines.features import feature_task
+    from mgmrn.baselines.protocol import run_protocol
+    from mgmrn.baselines.zoo import eszsl
     from mgmrn.config import load_config
     from mgmrn.data.build import build_data
-    from mgmrn.engine.inputs import Inputs
-    from mgmrn.engine.metrics import Calibration, evaluate_scores
-    from mgmrn.engine.trainer import build_model
 
     start = time.perf_counter()
-    # baseline: last stage only; pooled features of the image alone
-    cfg = load_config(args.preset, ["model.variant=baseline", *args.set])
-    data = build_data(cfg.data)
-    model = build_model(cfg, data)
-    cache = Inputs.create(cfg, data, model, torch.device("cpu")).cached.cache
-    last = cache.arrays[-1]  # (N, C, h, w) float16, memory-mapped
-
-    def features(samples):
-        rows = np.asarray([cache.row[p] for p, _ in samples])
-        return np.asarray(last[np.sort(rows)], dtype=np.float32).mean((2, 3))[np.argsort(np.argsort(rows))], \
-            np.asarray([y for _, y in samples])
-
-    attributes = np.asarray(data.attributes, dtype=np.float64)
-    v = data.val
-    x_sub, y_sub = features(v.train_sub)
-    x_vs, y_vs = features(v.val_seen)
-    x_vu, y_vu = features(v.val_unseen)
+    cfg = load_config(args.preset, args.set)
+    task = feature_task(cfg, build_data(cfg.data), "last-stage")
     exponents = range(args.eszsl_exponents[0], args.eszsl_exponents[1] + 1)
-    choice = select_on_validation(x_sub, y_sub, x_vu, y_vu, attributes, exponents)
-    # GZSL gamma on validation, with the model fit on train_sub (as the trainer does)
-    sub_model = ESZSL().fit(x_sub, y_sub, attributes, choice.gamma, choice.lam)
-    val_scores = sub_model.scores(np.concatenate([x_vs, x_vu]), attributes)
-    val_labels = np.concatenate([y_vs, y_vu])
-    x_tr, y_tr = features(data.train)
-    x_ts, y_ts = features(data.test_seen)
-    x_tu, y_tu = features(data.test_unseen)
-    final = ESZSL().fit(x_tr, y_tr, attributes, choice.gamma, choice.lam)
-    scores = final.scores(np.concatenate([x_ts, x_tu]), attributes)
-    metrics = evaluate_scores(scores, np.concatenate([y_ts, y_tu]), data.seen, data.unseen, Calibration("val"),
-                              val=(val_scores, val_labels, v.val_seen_classes, v.val_unseen_classes))
-    return {"metrics": {k: metrics[k] for k in (*KEYS, "gamma")},
-            "eszsl": {"gamma": choice.gamma, "lambda": choice.lam, "val_zsl_top1": 100 * choice.val_zsl_top1,
-                      "feature_dim": int(x_tr.shape[1]),
-                      "exponents": list(exponents)},
+    result = run_protocol(*eszsl(exponents)(0), task)
+    chosen = result["hyperparameters"]
+    return {"metrics": {k: result["metrics"][k] for k in (*KEYS, "gamma")},
+            "eszsl": {"gamma": chosen["gamma"], "lambda": chosen["lam"], "val_zsl_top1": result["val_zsl_top1"],
+                      "feature_dim": int(task.train.features.shape[1]), "exponents": list(exponents)},
             "overrides": list(args.set), "seconds": time.perf_counter() - start}
 
 

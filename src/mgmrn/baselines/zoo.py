@@ -6,7 +6,7 @@ validation with the learning rate (and DeViSE's margin)."""
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 import numpy as np
 
@@ -43,12 +43,17 @@ def _eszsl(p: dict[str, Any], train: Split, attributes: np.ndarray) -> ESZSL:
     return ESZSL().fit(*train, attributes, p["gamma"], p["lam"])
 
 
+def eszsl(exponents: Sequence[int] = range(-3, 7)) -> Callable[[int], tuple[Candidates, Refit]]:
+    """ESZSL with (gamma, lam) chosen in {10^e : e in exponents}^2 (gamma the outer loop)."""
+    return _closed_form(_eszsl, [{"gamma": 10.0**g, "lam": 10.0**l} for g in exponents for l in exponents])
+
+
 def _sae(p: dict[str, Any], train: Split, attributes: np.ndarray) -> SAE:
     return SAE(p["lam"], p["direction"]).fit(*train, attributes)
 
 
 METHODS: dict[str, Callable[[int], tuple[Candidates, Refit]]] = {
-    "ESZSL": _closed_form(_eszsl, [{"gamma": 10.0**g, "lam": 10.0**l} for g in range(-3, 7) for l in range(-3, 7)]),
+    "ESZSL": eszsl(),
     "ALE": _sgd(ale_loss, (1.0,)),
     "DeViSE": _sgd(devise_loss, (0.1, 1.0)),
     "SJE": _sgd(sje_loss, (1.0,)),

@@ -23,6 +23,7 @@ from mgmrn.data.transforms import build_transforms
 from mgmrn.engine.cache import CachedMaps, FeatureCache, cache_key, images_fingerprint
 from mgmrn.engine.distributed import barrier, is_main, rank_and_world, shard
 from mgmrn.errors import UserError
+from mgmrn.models.backbone import BackbonePyramid, PooledFeatures
 from mgmrn.models.mgmrn import MgMRN
 from mgmrn.utils.cache_dirs import feature_cache_dir
 
@@ -166,8 +167,7 @@ class Inputs:
         batching = Batching.from_config(cfg, device)
         inputs = cls(ImageSource(batching, model.backbone.mean, model.backbone.std))
         if cfg.train.freeze_backbone or (training and cfg.train.frozen_epochs > 0):
-            paths = sorted({p for p, _ in [*data.train, *data.test_seen, *data.test_unseen]})
-            cache = open_cache(cfg, model, inputs.images, paths)
+            cache = open_cache(cfg, model, inputs.images, cache_paths(data))
             inputs.cached = CachedSource(batching, cache)
         return inputs
 
@@ -179,29 +179,39 @@ class Inputs:
         return self.cached
 
 
+def cache_paths(data: ZSLData) -> list[str]:
+    """The images a feature cache holds: every training and test image, sorted."""
+    return sorted({p for p, _ in [*data.train, *data.test_seen, *data.test_unseen]})
+
+
 def open_cache(cfg: Config, model: MgMRN, images: ImageSource, paths: list[str]) -> FeatureCache:
-    """The cache of ``paths`` through the test transform, repaired and extracted by the main
-    process where missing; a UserError if it left unreadable images out and
-    ``data.on_corrupt`` is ``stop``."""
-    bb, L = model.backbone, model.num_stages
+    """The cache of the model's backbone stage maps (its last ``num_stages``) of ``paths``."""
+    return open_extractor_cache(cfg, model.backbone, cfg.model.backbone, model.num_stages, images, paths)
+
+
+def open_extractor_cache(cfg: Config, extractor: BackbonePyramid | PooledFeatures, name: str, stages: int,
+                         images: ImageSource, paths: list[str]) -> FeatureCache:
+    """The cache of ``extractor``'s last ``stages`` maps of ``paths`` through the test transform,
+    keyed by ``name`` and the extractor's weights, repaired and extracted by the main process
+    where missing; a UserError if it left unreadable images out and ``data.on_corrupt`` is ``stop``."""
     transform = images.transform(train=False)
-    key = cache_key(cfg.model.backbone, bb.weights_id, cfg.data.image_size, repr(transform), images_fingerprint(paths))
+    key = cache_key(name, extractor.weights_id, cfg.data.image_size, repr(transform), images_fingerprint(paths))
     cache = FeatureCache((Path(cfg.train.cache_dir) if cfg.train.cache_dir else feature_cache_dir()) / key, paths)
     if is_main():
         with cache.locked():
-            for name in cache.repair(L):
-                print(f"feature cache: {cache.folder / name} was damaged (cut short or unreadable); extracting again")
-            if cache.missing(L):
+            for damaged in cache.repair(stages):
+                print(f"feature cache: {cache.folder / damaged} was damaged (cut short or unreadable); extracting again")
+            if cache.missing(stages):
                 loader = make_loader([(p, 0) for p in paths], transform, cfg.eval.batch_size, train=False,
                                      workers=cfg.train.workers, on_corrupt=cfg.data.on_corrupt)
-                rate = cache.extract(bb.to(images.batching.device), loader, L, images.batching.device)
+                rate = cache.extract(extractor.to(images.batching.device), loader, stages, images.batching.device)
                 skipped = f" ({len(cache.skipped)} unreadable, left out)" if cache.skipped else ""
                 print(f"feature cache: extracted {len(paths) - len(cache.skipped)} images{skipped} at {rate:.1f} "
                       f"img/s into {cache.folder}")
             else:
                 print(f"feature cache: reusing {cache.folder}")
     barrier()  # other processes wait for the main one's extraction
-    cache.arrays = cache.open(L)
+    cache.arrays = cache.open(stages)
     if cache.skipped and cfg.data.on_corrupt == "stop":
         raise UserError(
             f"{len(cache.skipped)} images could not be read when this feature cache was extracted "

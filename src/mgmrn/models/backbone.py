@@ -89,6 +89,31 @@ def build_classifier(name: str, pretrained: str = "auto") -> nn.Module:
     return model
 
 
+class PooledFeatures(nn.Module):
+    """The classifier's pooled features: timm's ``forward_features`` (for Lite0 the last stage,
+    then conv_head, BatchNorm and activation) globally pooled, what the classifier reads
+    (``forward_head(pre_logits=True)``). ``forward`` returns them as one (B, D, 1, 1) map in
+    a list, as :class:`BackbonePyramid` returns its stages, so that the feature cache stores them."""
+
+    def __init__(self, net: nn.Module, weights_id: str) -> None:
+        super().__init__()
+        self.net = net
+        self.weights_id = weights_id
+        self.channels: list[int] = [int(net.num_features)]
+        self.mean: tuple[float, ...] = tuple(net.pretrained_cfg["mean"])
+        self.std: tuple[float, ...] = tuple(net.pretrained_cfg["std"])
+
+    def forward(self, x: Tensor) -> list[Tensor]:
+        pooled = self.net.forward_head(self.net.forward_features(x), pre_logits=True)
+        return [pooled[:, :, None, None]]
+
+
+def build_pooled_features(name: str, pretrained: str = "auto") -> PooledFeatures:
+    """The pooled features of timm model ``name``'s classifier, with the asked weights."""
+    model, weights_id = _create(name, _meta_model(name), pretrained)
+    return PooledFeatures(model, weights_id)
+
+
 def _meta_model(name: str) -> nn.Module:
     """The full classifier network on the meta device: its key names, shapes and feature levels."""
     if not timm.is_model(name):
