@@ -74,8 +74,9 @@ def test_eval_reproduces_metrics(run_dir: Path, tmp_path: Path):
 
 def test_score_eval_of_the_saved_scores_gives_metrics_json_exactly(run_dir: Path, tmp_path: Path, capsys):
     """``mgmrn eval --save-scores``, then ``mgmrn score-eval`` on the file: every top-level
-    metric and the probabilities, to the last digit; with the validation scores, the gamma the
-    run chose there (no refit: the same model)."""
+    metric, the per-stage entries (each at its validation gamma) and the probabilities, to the
+    last digit; with the validation scores, the gammas the run chose there (no refit: the same
+    model)."""
     saved = json.loads((run_dir / "metrics.json").read_text())
     test, val = tmp_path / "test.npz", tmp_path / "val.npz"
     assert main(["eval", str(run_dir), "--save-scores", str(test), "--save-val-scores", str(val)]) == 0
@@ -84,7 +85,8 @@ def test_score_eval_of_the_saved_scores_gives_metrics_json_exactly(run_dir: Path
         assert main(["score-eval", str(test), "--json", *extra]) == 0
         again = json.loads(capsys.readouterr().out)
         assert {k: v for k, v in again.items() if k != "val_gzsl_h"} == {
-            k: v for k, v in saved.items() if k not in ("stages", "zsl_per_class", "selected_epoch", "phase")}
+            k: v for k, v in saved.items() if k not in ("zsl_per_class", "selected_epoch", "phase")}
+    assert len(saved["stages"]) > 1 and "gzsl_h" in saved["stages"][0]
 
 
 def test_eval_per_class_matches_zsl_top1(run_dir: Path, tmp_path: Path, capsys):

@@ -70,7 +70,10 @@ def _bad(folder: Path, kind: str) -> Path:
     else:
         changes = {"missing": {"seen": None}, "nan": {"scores": np.where(good["scores"] > 2, np.nan, good["scores"])},
                    "range": {"labels": good["labels"] + 1}, "shape": {"labels": good["labels"][:5]},
-                   "no-unseen": {"seen": np.ones(8, bool)}, "gamma": {"gamma": np.array([1.0, 2.0])}}[kind]
+                   "no-unseen": {"seen": np.ones(8, bool)}, "gamma": {"gamma": np.array([1.0, 2.0])},
+                   "stage-shape": {"stage_scores": good["scores"][:, None, :5]},
+                   "stage-nan": {"stage_scores": np.stack([good["scores"], np.full_like(good["scores"], np.nan)], 1)},
+                   "stage-gammas": {"stage_scores": np.stack([good["scores"]] * 2, 1), "stage_gammas": np.ones(1)}}[kind]
         arrays = {k: v for k, v in {**good, **changes}.items() if v is not None}
         np.savez(path, **arrays)
     return path
@@ -87,6 +90,9 @@ def _bad(folder: Path, kind: str) -> Path:
     ("shape", "labels must be 120 whole numbers"),
     ("no-unseen", "seen marks every class as seen"),
     ("gamma", "'gamma' must be one finite number"),
+    ("stage-shape", "'stage_scores' must be (images, stages, classes) = (120, L, 8), got shape (120, 1, 5)"),
+    ("stage-nan", "NaN or infinite values"),
+    ("stage-gammas", "'stage_gammas' must be one finite number per stage (2), got shape (1,)"),
 ])
 def test_bad_files_are_one_line_naming_the_file(tmp_path: Path, capsys, kind: str, needle: str):
     path = _bad(tmp_path, kind)

@@ -20,8 +20,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--per-class", action="store_true",
                         help="also print each unseen class's ZSL top-1 and the class it is most confused with")
     parser.add_argument("--save-scores", type=Path, metavar="FILE.npz",
-                        help="write the test images' fused class scores, labels, seen classes, the validation "
-                             "gamma and the temperature, for 'mgmrn score-eval'")
+                        help="write the test images' fused and per-stage class scores, labels, seen classes, the "
+                             "validation gammas (fused and per stage) and the temperature, for 'mgmrn score-eval'")
     parser.add_argument("--save-val-scores", type=Path, metavar="FILE.npz",
                         help="write the validation split's scores (its held-out seen classes as unseen) in the "
                              "same form, for 'mgmrn score-eval --val' (with train.refit, the refit model's, not "
@@ -69,15 +69,17 @@ def run(args: argparse.Namespace) -> int:
     metrics = checkpoint_metrics(scores, labels, data, cfg, state.get("gamma"), state.get("temperature"),
                                  state.get("stage_gammas"))
     if args.save_scores:
-        save_split_scores(args.save_scores, scores.sum(1).numpy(), labels, data.seen, data.unseen,
-                          gamma=metrics["gamma"] if metrics["calibration"] == "val" else None,
+        chosen = metrics["calibration"] == "val"
+        save_split_scores(args.save_scores, scores.sum(1).numpy(), labels, data.seen, data.unseen, scores.numpy(),
+                          state.get("stage_gammas") if chosen else None, gamma=metrics["gamma"] if chosen else None,
                           temperature=state.get("temperature"))
     if args.save_val_scores:
         v = data.val
         if not v.val_unseen:
             raise UserError("the run's data have no validation split (data.val_classes is 0)")
         scores, labels = evaluator.scores(v.val_seen, v.val_unseen, "val")
-        save_split_scores(args.save_val_scores, scores.sum(1).numpy(), labels, v.val_seen_classes, v.val_unseen_classes)
+        save_split_scores(args.save_val_scores, scores.sum(1).numpy(), labels, v.val_seen_classes, v.val_unseen_classes,
+                          scores.numpy())
     print(format_metrics(metrics))
     if args.per_class:
         print(format_per_class(metrics["zsl_per_class"]))

@@ -47,15 +47,71 @@ def _checked(path: Path) -> ScoreFile:
     scores = load_scores(path)
     try:
         check(scores.scores, scores.labels, scores.seen)
+        _check_stages(scores)
     except UserError as exc:
         raise UserError(str(exc), path) from None
     return scores
 
 
+def _check_stages(s: ScoreFile) -> None:
+    """``stage_scores`` (N, L, K) beside ``scores``, each stage's scores evaluable; ``stage_gammas``
+    one finite number per stage."""
+    import numpy as np
+
+    from mgmrn.metrics import check
+
+    if s.stage_scores is None:
+        if s.stage_gammas is not None:
+            raise UserError("'stage_gammas' without 'stage_scores'")
+        return
+    n, k = np.shape(s.scores)
+    if s.stage_scores.ndim != 3 or s.stage_scores.shape[::2] != (n, k):
+        raise UserError(f"'stage_scores' must be (images, stages, classes) = ({n}, L, {k}), "
+                        f"got shape {s.stage_scores.shape}")
+    for stage in range(s.stage_scores.shape[1]):
+        check(s.stage_scores[:, stage], s.labels, s.seen)
+    if s.stage_gammas is not None and (
+            s.stage_gammas.shape != s.stage_scores.shape[1:2] or s.stage_gammas.dtype.kind not in "iuf"
+            or not np.isfinite(s.stage_gammas).all()):
+        raise UserError(f"'stage_gammas' must be one finite number per stage ({s.stage_scores.shape[1]}), "
+                        f"got shape {s.stage_gammas.shape} of {s.stage_gammas.dtype}")
+
+
+def _stage_calibration(test: ScoreFile, val: ScoreFile | None, gamma: float | None,
+                       stage: int) -> dict[str, Any] | None:
+    """:func:`mgmrn.metrics.evaluate`'s calibration of a stage, the fused score's: chosen on
+    ``val``'s stage scores, ``gamma``, the test file's stage gamma, or (no gamma at all) the
+    test sweep; ``None`` when the fused score's is chosen on validation and the stage's is not
+    known (its entry then has no GZSL metrics, as in ``metrics.json``)."""
+    if val is not None:
+        return None if val.stage_scores is None else {"val": (val.stage_scores[:, stage], val.labels, val.seen)}
+    if gamma is not None:
+        return {"gamma": gamma}
+    if test.gamma is not None:
+        return None if test.stage_gammas is None else {"val_gamma": float(test.stage_gammas[stage])}
+    return {}
+
+
+def stage_entries(test: ScoreFile, val: ScoreFile | None, gamma: float | None) -> list[dict[str, Any]]:
+    """Each stage's entry of ``metrics.json``'s ``stages``: calibration-free metrics, and its
+    GZSL under its calibration (:func:`_stage_calibration`)."""
+    from mgmrn.engine.metrics import STAGE_GZSL_KEYS, STAGE_KEYS
+    from mgmrn.metrics import evaluate
+
+    assert test.stage_scores is not None
+    entries = []
+    for stage in range(test.stage_scores.shape[1]):
+        how = _stage_calibration(test, val, gamma, stage)
+        m = evaluate(test.stage_scores[:, stage], test.labels, test.seen, **(how or {}))
+        entries.append({k: m[k] for k in STAGE_KEYS + (STAGE_GZSL_KEYS if how is not None else ())})
+    return entries
+
+
 def score_metrics(test: ScoreFile, val: ScoreFile | None = None, gamma: float | None = None) -> dict[str, Any]:
     """The metrics of checked score files (:func:`mgmrn.metrics.evaluate`), gamma chosen on
     ``val``'s scores, else ``gamma``, else the test file's own (chosen on validation), else the
-    test sweep's; with the test file's temperature, ``probabilities`` as in ``metrics.json``."""
+    test sweep's; with the test file's temperature, ``probabilities`` as in ``metrics.json``;
+    with its stage scores, ``stages`` as there (:func:`stage_entries`)."""
     from mgmrn.metrics import evaluate
 
     arrays = test.scores, test.labels, test.seen
@@ -63,6 +119,8 @@ def score_metrics(test: ScoreFile, val: ScoreFile | None = None, gamma: float | 
         metrics = evaluate(*arrays, val=val[:3])
     else:
         metrics = evaluate(*arrays, val_gamma=test.gamma if gamma is None else None, gamma=gamma)
+    if test.stage_scores is not None:
+        metrics["stages"] = stage_entries(test, val, gamma)
     if test.temperature is not None:
         import numpy as np
 
