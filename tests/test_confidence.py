@@ -77,3 +77,32 @@ def test_the_report_measures_seen_and_unseen_images_apart_and_keeps_the_ranking(
         assert side["nll"] < side["nll_uncalibrated"]
     plain = probability_report(logits, labels, seen, unseen, gamma=0.0, temperature=None)
     assert "ece" not in plain["seen"] and plain["temperature"] is None
+
+
+def test_fitting_the_temperature_changes_no_metric_of_a_run(tmp_path, monkeypatch):
+    """A tiny run trained twice, with and without the temperature, the stage gammas and the
+    probability report: every metric and every log entry they share is the same to the digit."""
+    import csv
+    import json
+
+    from mgmrn.cli.main import main
+    from mgmrn.engine import evaluate, trainer
+
+    sets = ["data.synthetic.classes=8", "data.synthetic.unseen_classes=3", "data.synthetic.images_per_class=6",
+            "data.synthetic.image_size=64", "data.image_size=64", f"data.cache_dir={tmp_path / 'data'}",
+            f"train.cache_dir={tmp_path / 'features'}", "train.epochs=2", "model.stages=2", "model.hidden=32",
+            "data.val_classes=0.25"]
+    assert main(["train", "demo", "--output", str(tmp_path / "with"), "--set", *sets]) == 0
+    monkeypatch.setattr(trainer, "fit_on_split", lambda *args: None)
+    monkeypatch.setattr(trainer, "stage_gammas", lambda *args: None)
+    monkeypatch.setattr(evaluate, "probability_report", lambda *args: None)
+    assert main(["train", "demo", "--output", str(tmp_path / "without"), "--set", *sets]) == 0
+    runs = [json.loads((tmp_path / name / "metrics.json").read_text()) for name in ("with", "without")]
+    assert runs[0]["probabilities"]["temperature"] > 0 and runs[1]["probabilities"] is None
+    keys = list(runs[1]["stages"][0])  # without stage gammas: the calibration-free entries
+    stages = [[{k: s[k] for k in keys} for s in m.pop("stages")] for m in runs]
+    assert stages[0] == stages[1] and {k: v for k, v in runs[0].items() if k != "probabilities"} == \
+        {k: v for k, v in runs[1].items() if k != "probabilities"}
+    logs = [list(csv.DictReader((tmp_path / name / "log.csv").open())) for name in ("with", "without")]
+    shared = ("epoch", "lr", "loss", "val_zsl_top1", "val_unseen", "val_seen", "val_h", "val_gamma")
+    assert [[r[k] for k in shared] for r in logs[0]] == [[r[k] for k in shared] for r in logs[1]]
