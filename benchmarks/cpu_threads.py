@@ -92,17 +92,25 @@ def busy(n: int) -> list[subprocess.Popen]:
     return [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(n)]
 
 
-def measure(workload: str, env: dict[str, str], out: Path) -> float:
-    """Seconds of one run of ``workload`` in a fresh process with ``env`` added."""
+def measure(workload: str, env: dict[str, str], out: Path, timeout: float) -> float:
+    """Seconds of one run of ``workload`` in a fresh process with ``env`` added (inf when it
+    took more than ``timeout`` seconds and was stopped)."""
+    try:
+        return _measure(workload, env, out, timeout)
+    except subprocess.TimeoutExpired:
+        return float("inf")
+
+
+def _measure(workload: str, env: dict[str, str], out: Path, timeout: float) -> float:
     full = {k: v for k, v in os.environ.items() if k not in ("OMP_NUM_THREADS", "OMP_WAIT_POLICY", "MGMRN_THREADS")}
     full.update(env)
     if workload == "demo":
         start = time.perf_counter()
         subprocess.run([sys.executable, *DEMO, str(out / "demo")], env=full, check=True, cwd=ROOT,
-                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=timeout)
         return time.perf_counter() - start
     done = subprocess.run([sys.executable, "-c", WORKLOADS[workload]], env=full, check=True, cwd=ROOT,
-                          capture_output=True, text=True)
+                          capture_output=True, text=True, timeout=timeout)
     return float(done.stdout.split()[-1])
 
 
@@ -113,18 +121,20 @@ def main() -> None:
     parser.add_argument("--settings", nargs="+", default=list(SETTINGS), choices=list(SETTINGS))
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--out", type=Path, default=Path("/tmp/mgmrn-cpu-threads"))
+    parser.add_argument("--timeout", type=float, default=90, help="seconds after which a run is stopped (> in the table)")
     args = parser.parse_args()
     print(_bench.machine_line(_bench.machine()))
     if "demo" in args.workloads:  # the demo set and its feature cache, once, outside the timings
-        measure("demo", {}, args.out)
+        measure("demo", {}, args.out, 600)
     rows = []
     for load in args.loads:
         background = busy(load)
         try:
             for name in args.settings:
-                cells = [statistics.median(measure(w, SETTINGS[name], args.out) for _ in range(args.repeats))
-                         for w in args.workloads]
-                rows.append([load, name, *(f"{c:.3f}" for c in cells)])
+                cells = [statistics.median(measure(w, SETTINGS[name], args.out, args.timeout)
+                                           for _ in range(args.repeats)) for w in args.workloads]
+                rows.append([load, name, *(f"{c:.3f}" if c < float("inf") else f"> {args.timeout:.0f} (stopped)"
+                                           for c in cells)])
                 print(" | ".join(map(str, rows[-1])), flush=True)
         finally:
             for process in background:
