@@ -55,15 +55,25 @@ def joint_probabilities(x: np.ndarray, perplexity: float) -> np.ndarray:
     return (p + p.T) / (2 * len(x))
 
 
-def kl_gradient(p: np.ndarray, y: np.ndarray) -> tuple[float, np.ndarray]:
-    """KL(P || Q) of the 2-D points ``y`` and its gradient 4 sum_j (p_ij - q_ij)(y_i - y_j) / (1 + |y_i - y_j|^2)."""
+def _student_q(y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The Student-t kernel 1 / (1 + |y_i - y_j|^2) (zero diagonal) and Q, its normalised form."""
     num = 1.0 / (1.0 + squared_distances(y))
     np.fill_diagonal(num, 0.0)
-    q = np.maximum(num / num.sum(), 1e-300)
+    return num, np.maximum(num / num.sum(), 1e-300)
+
+
+def gradient(p: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """The gradient of KL(P || Q) at the 2-D points ``y``: 4 sum_j (p_ij - q_ij)(y_i - y_j) / (1 + |y_i - y_j|^2)."""
+    num, q = _student_q(y)
     weights = (p - q) * num
-    grad = 4.0 * (weights.sum(1)[:, None] * y - weights @ y)
-    kl = float(np.sum(p[p > 0] * np.log(p[p > 0] / q[p > 0])))
-    return kl, grad
+    return 4.0 * (weights.sum(1)[:, None] * y - weights @ y)
+
+
+def kl_gradient(p: np.ndarray, y: np.ndarray) -> tuple[float, np.ndarray]:
+    """KL(P || Q) of the 2-D points ``y`` and its :func:`gradient`."""
+    _, q = _student_q(y)
+    kept = p > 0
+    return float(np.sum(p[kept] * np.log(p[kept] / q[kept]))), gradient(p, y)
 
 
 def tsne(x: np.ndarray, perplexity: float = 30.0, iterations: int = 1000, seed: int = 0) -> np.ndarray:
@@ -78,7 +88,7 @@ def tsne(x: np.ndarray, perplexity: float = 30.0, iterations: int = 1000, seed: 
     rate = max(n / EXAGGERATION / 4, 50.0)
     for step in range(iterations):
         early = step < EXAGGERATED_STEPS
-        _, grad = kl_gradient(p * EXAGGERATION if early else p, y)
+        grad = gradient(p * EXAGGERATION if early else p, y)  # the loop needs no KL value
         gains = np.where(np.sign(grad) != np.sign(velocity), gains + 0.2, gains * 0.8).clip(0.01)
         velocity = (0.5 if early else 0.8) * velocity - rate * gains * grad
         y = y + velocity
