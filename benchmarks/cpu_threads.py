@@ -37,15 +37,17 @@ ROOT = Path(__file__).resolve().parents[1]
 SETTINGS = {
     "torch default": {"MGMRN_THREADS": "torch"},
     "passive wait": {"MGMRN_THREADS": "torch", "OMP_WAIT_POLICY": "PASSIVE"},
+    "bounded spin": {"MGMRN_THREADS": "torch", "GOMP_SPINCOUNT": "20000"},
     "1 thread": {"MGMRN_THREADS": "torch", "OMP_NUM_THREADS": "1"},
     "1 thread, passive": {"MGMRN_THREADS": "torch", "OMP_NUM_THREADS": "1", "OMP_WAIT_POLICY": "PASSIVE"},
     "mgmrn default": {},
 }
 # Each workload: a Python body that sets up, then prints the seconds of its timed part.
 SETUP = """
-import sys, time, torch
+import sys, time
 from mgmrn.utils.threads import configure
-configure()
+print("threads", configure())  # before torch loads, as the mgmrn command does
+import torch
 from mgmrn.config import load_config
 from mgmrn.engine.profile import build_for_profile
 cfg = load_config("cub100", ["model.pretrained=none"])
@@ -102,7 +104,8 @@ def measure(workload: str, env: dict[str, str], out: Path, timeout: float) -> fl
 
 
 def _measure(workload: str, env: dict[str, str], out: Path, timeout: float) -> float:
-    full = {k: v for k, v in os.environ.items() if k not in ("OMP_NUM_THREADS", "OMP_WAIT_POLICY", "MGMRN_THREADS")}
+    full = {k: v for k, v in os.environ.items()
+            if k not in ("OMP_NUM_THREADS", "OMP_WAIT_POLICY", "GOMP_SPINCOUNT", "MGMRN_THREADS")}
     full.update(env)
     if workload == "demo":
         start = time.perf_counter()

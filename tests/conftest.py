@@ -13,8 +13,8 @@ import pytest
 
 from mgmrn.utils.threads import configure
 
-# The suite runs as mgmrn does: OpenMP waiting passively, on the cores free at its start
-# (README, 'CPU threads'); set here, before any test module loads torch.
+# The suite runs as mgmrn does, on the cores free at its start (README, 'CPU speed'); set
+# here, before any test module loads torch.
 configure()
 
 SHARED_DATA = Path(os.environ.get("MGMRN_SHARED_DATA",

@@ -1,5 +1,5 @@
-"""CPU threads (``mgmrn.utils.threads``): passive OpenMP waiting and the free cores, set before
-torch loads; ``--threads``, ``MGMRN_THREADS`` and ``OMP_NUM_THREADS`` override."""
+"""CPU threads (``mgmrn.utils.threads``): the free cores, set before torch loads; ``--threads``,
+``MGMRN_THREADS`` and ``OMP_NUM_THREADS`` override, OpenMP's wait policy is left as it is."""
 
 from __future__ import annotations
 
@@ -30,13 +30,13 @@ def probe(arg: str = "None", **env: str) -> list[str]:
     return done.stdout.split()
 
 
-def test_the_default_waits_passively_on_the_free_cores():
+def test_the_default_takes_the_free_cores_and_leaves_the_wait_policy():
     chosen, threads, policy, _ = probe()
-    assert policy == "PASSIVE" and chosen == threads and 1 <= int(threads) <= usable_cores()
+    assert policy == "None" and chosen == threads and 1 <= int(threads) <= usable_cores()
 
 
 def test_threads_asked_for_are_set_and_omp_settings_respected():
-    assert probe("1")[:3] == ["1", "1", "PASSIVE"]
+    assert probe("1")[:3] == ["1", "1", "None"]
     assert probe(MGMRN_THREADS="1")[:2] == ["1", "1"]
     assert probe(OMP_NUM_THREADS="1", OMP_WAIT_POLICY="ACTIVE")[:3] == ["None", "1", "ACTIVE"]
     assert probe(MGMRN_THREADS="torch")[2] == "None"  # torch's own defaults: nothing set

@@ -52,8 +52,8 @@ def build_parser() -> argparse.ArgumentParser:
         importlib.import_module(module).add_arguments(command)
         if name not in NO_TORCH:
             command.add_argument("--threads", type=positive_int, default=None, metavar="N",
-                                 help="torch CPU threads (default: the cores free at start-up, with passive "
-                                      "waiting; also MGMRN_THREADS=N; README, 'CPU threads')")
+                                 help="torch CPU threads (default: the cores free at start-up; also "
+                                      "MGMRN_THREADS=N; README, 'CPU speed')")
         command.set_defaults(_module=module)
     return parser
 

@@ -1,18 +1,17 @@
 """How many CPU threads torch uses, decided before torch loads (``mgmrn --threads``, ``MGMRN_THREADS``).
 
-On a machine other work shares, torch's default (one thread per core, OpenMP threads that
-spin while they wait) makes every parallel region wait for the thread whose core is taken:
-work runs several times slower than on one thread (benchmarks/cpu_threads.py). mgmrn's
-default instead:
-
-* OpenMP waits passively (``OMP_WAIT_POLICY=PASSIVE``) unless the environment says otherwise;
-* as many threads as the cores that are free when the command starts: the usable cores
-  less the ones other processes kept busy over a 0.1 s sample of ``/proc/stat``, at least
-  one (on an idle machine, every core).
+torch's default, one thread per core, makes every parallel region wait for the thread whose
+core another process has taken: beside other work a step runs several times, even hundreds
+of times, slower than on one thread (benchmarks/cpu_threads.py). mgmrn's default is as many
+threads as the cores that are free when the command starts: the usable cores less the ones
+other processes kept busy over a 0.1 s sample of ``/proc/stat``, at least one (on an idle
+machine, every core). OpenMP keeps its default (spinning) wait, which is fastest when every
+thread has its core; ``OMP_WAIT_POLICY=PASSIVE`` trades a little idle speed for less harm
+from work that starts later.
 
 ``--threads N`` or ``MGMRN_THREADS=N`` sets N threads; ``OMP_NUM_THREADS`` is respected;
-``MGMRN_THREADS=torch`` leaves torch's own defaults. This module imports no torch: it can
-run before torch loads, which the wait policy needs.
+``MGMRN_THREADS=torch`` leaves torch's own defaults. This module imports no torch: it runs
+before torch loads, when ``OMP_NUM_THREADS`` still sizes OpenMP's pool.
 """
 
 from __future__ import annotations
@@ -68,12 +67,10 @@ def choose_threads() -> int:
 
 def configure(threads: int | None = None) -> int | None:
     """Set torch's CPU threads as the module doc says (``threads``: ``--threads``); returns the
-    number set (None: left to torch or to ``OMP_NUM_THREADS``). Call it before torch loads
-    for the wait policy to apply."""
+    number set (None: left to torch or to ``OMP_NUM_THREADS``). Call it before torch loads."""
     setting = str(threads) if threads else os.environ.get("MGMRN_THREADS", "auto")
     if setting == "torch":
         return None
-    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     if setting == "auto" and "OMP_NUM_THREADS" in os.environ:
         return None
     if setting != "auto" and not (setting.isdigit() and int(setting) > 0):
