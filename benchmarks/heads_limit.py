@@ -12,6 +12,10 @@ step), in float32 or bf16, batch 32. It reports:
   rate is the efficiency; the rest is elementwise work, softmax, layout and Python;
 * where the rest goes: the profiler's top operators by self CPU time.
 
+Times are CPU seconds of this process (``time.process_time``, the fastest of ``--repeats``):
+other work on the machine does not inflate them; with several threads they are the threads'
+sum, so compare limits at one thread.
+
     .venv/bin/python benchmarks/heads_limit.py --threads 1
     .venv/bin/python benchmarks/heads_limit.py --threads 2 --amp bf16
 """
@@ -55,7 +59,7 @@ class MatmulShapes(TorchDispatchMode):
 
 
 def seconds(fn: Callable[[], object], repeats: int) -> float:
-    """The minimum time of ``fn`` over ``repeats`` calls, after one warm-up."""
+    """The minimum CPU time of ``fn`` over ``repeats`` calls, after one warm-up."""
     fn()
     best = float("inf")
     for _ in range(repeats):
