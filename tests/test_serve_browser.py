@@ -12,10 +12,6 @@ from __future__ import annotations
 
 import importlib.util
 import json
-import socket
-import subprocess
-import sys
-import time
 import urllib.request
 from pathlib import Path
 from typing import Any, Iterator
@@ -38,28 +34,10 @@ def server(chromium: str, run_dirs: list[Path], tmp_path_factory) -> Iterator[st
     """``mgmrn serve`` on the first tiny run, on a free port of 127.0.0.1: its address."""
     if importlib.util.find_spec("fastapi") is None:
         unavailable('the serve extra is not installed (pip install -e ".[test]")')
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    log = tmp_path_factory.mktemp("serve") / "serve.log"
-    with log.open("w") as handle:
-        process = subprocess.Popen([sys.executable, "-m", "mgmrn", "serve", str(run_dirs[0]), "--port", str(port)],
-                                   stdout=handle, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}/"
-    try:
-        deadline = time.monotonic() + 120
-        while True:
-            try:
-                with urllib.request.urlopen(url + "health", timeout=5) as answer:
-                    assert json.load(answer) == {"status": "ok"}
-                break
-            except OSError:
-                assert process.poll() is None and time.monotonic() < deadline, log.read_text()
-                time.sleep(0.2)
-        yield url
-    finally:
-        process.terminate()
-        process.wait(30)
+    from test_serve import serving
+
+    with serving(run_dirs[0], tmp_path_factory.mktemp("serve") / "serve.log") as served:
+        yield served.url + "/"
 
 
 def row(entry: dict[str, Any], probability: float) -> list[Any]:

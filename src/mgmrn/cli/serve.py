@@ -100,7 +100,10 @@ def run(args: argparse.Namespace) -> int:
     from mgmrn.engine.predict import Predictor
     from mgmrn.serve.app import create_app
 
-    app = create_app(Predictor(args.checkpoint), allowed_hosts=[args.host, *args.allowed_host], token=token,
+    predictor = Predictor(args.checkpoint)
+    if predictor.note:  # e.g. a run saved without a temperature: plain softmax probabilities
+        print(f"mgmrn serve: note: {predictor.note}", file=sys.stderr, flush=True)
+    app = create_app(predictor, allowed_hosts=[args.host, *args.allowed_host], token=token,
                      body_seconds=args.body_timeout)
     announce(args.host, sock.getsockname()[1], token)
     uvicorn.Server(uvicorn.Config(app, host=args.host, port=args.port)).run(sockets=[sock])
