@@ -536,6 +536,18 @@ def test_a_token_server_answers_its_api_only_to_the_token(run_dir: Path, tmp_pat
             assert httpx.get(server.url + path).status_code == 200
 
 
+def test_a_run_saved_before_temperatures_is_served_with_a_note(run_dir: Path, tmp_path: Path):
+    """As ``mgmrn predict`` does: the plain softmax (T = 1), said in one line at start-up."""
+    import torch
+
+    state = torch.load(run_dir / "model.pt", weights_only=False)
+    del state["temperature"]
+    torch.save(state, tmp_path / "old.pt")
+    with serving(tmp_path / "old.pt", tmp_path / "serve.log") as server:
+        notes = [line for line in server.log.read_text().splitlines() if line.startswith("mgmrn serve: note:")]
+        assert len(notes) == 1 and "saved before probabilities were calibrated" in notes[0]
+
+
 def test_serve_says_when_anyone_who_reaches_it_can_use_it(capsys):
     from mgmrn.cli.serve import announce
 
