@@ -14,7 +14,7 @@ from typing import Any, Sequence
 
 import torch
 
-from mgmrn.engine.precision import cpu_has_native_bf16
+from mgmrn.runtime.precision import cpu_has_native_bf16
 
 RESULTS = Path(__file__).resolve().parent / "results"
 

@@ -16,9 +16,9 @@ import time
 from typing import Callable
 
 import numpy as np
-
 from _bench import cpu_name
-from mgmrn.engine import metrics as m
+
+from mgmrn.evaluation import metrics as m
 
 
 def make_scores(images: int, classes: int, seed: int) -> tuple[np.ndarray, ...]:

@@ -16,17 +16,17 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+import _bench
 import torch
 
-import _bench
 from mgmrn.config import from_dict
 from mgmrn.data.build import build_data, make_loader
 from mgmrn.data.transforms import build_transforms
-from mgmrn.engine.checkpoint import SELECTED, load_checkpoint
-from mgmrn.engine.losses import Criterion
-from mgmrn.engine.precision import autocast
-from mgmrn.engine.trainer import build_model
 from mgmrn.models.scoring import stage_scores
+from mgmrn.runtime.precision import autocast
+from mgmrn.storage.checkpoint import SELECTED, load_checkpoint
+from mgmrn.training.losses import Criterion
+from mgmrn.training.trainer import build_model
 
 
 def evaluate(model, loader, criterion: Criterion, cfg) -> tuple[float, float]:

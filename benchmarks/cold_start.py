@@ -4,7 +4,7 @@ Each command runs in a fresh process; the commands take turns, ``--repeats`` tim
 the machine's load weighs on all alike, and each one's median wall time is compared with
 ``python -c "import torch"``. Targets (issue 20): ``mgmrn --help`` and a bad-argument error
 in at most half the time of importing torch; ``mgmrn predict RUN IMAGE`` in the time of
-importing what prediction needs (``python -c "import mgmrn.engine.predict"``, a fresh process
+importing what prediction needs (``python -c "import mgmrn.inference.predictor"``, a fresh process
 like the others: its start and exit included) plus the model's own work (loading the
 checkpoint, building the model, classifying the image; timed inside one more process).
 
@@ -28,8 +28,7 @@ from pathlib import Path
 import _bench
 from _tiny_run import MGMRN, run_images, tiny_run
 
-
-NEEDS = "import mgmrn.cli.main, mgmrn.cli.predict, mgmrn.engine.predict"  # what predict imports
+NEEDS = "import mgmrn.cli.main, mgmrn.cli.predict, mgmrn.inference.predictor"  # what predict imports
 WORK = f"""{NEEDS}
 import time
 start = time.perf_counter()
@@ -63,7 +62,7 @@ def main() -> None:
             "mgmrn --help": ([*MGMRN, "--help"], 0),
             "mgmrn predict (no arguments: usage error)": ([*MGMRN, "predict"], 2),
             "mgmrn predict RUN IMAGE --top-k 0 (refused)": ([*MGMRN, "predict", str(run), image, "--top-k", "0"], 2),
-            "python -c 'import mgmrn.engine.predict' (what predict needs)": ([sys.executable, "-c", NEEDS], 0),
+            "python -c 'import mgmrn.inference.predictor' (what predict needs)": ([sys.executable, "-c", NEEDS], 0),
             "mgmrn predict RUN IMAGE": ([*MGMRN, "predict", str(run), image], 0),
         }
         times: dict[str, list[float]] = {name: [] for name in rows}
@@ -78,7 +77,7 @@ def main() -> None:
     print(f"median of {args.repeats} fresh processes each; ratio: to importing torch")
     for name, t in medians.items():
         print(f"  {name:<{width}}  {t:6.2f} s  {t / torch_s:5.2f}x")
-    needs, work = medians["python -c 'import mgmrn.engine.predict' (what predict needs)"], statistics.median(works)
+    needs, work = medians["python -c 'import mgmrn.inference.predictor' (what predict needs)"], statistics.median(works)
     print(f"  predict's imports {needs:.2f} s + the model's own work (checkpoint, model, one image) {work:.2f} s "
           f"= {needs + work:.2f} s, against mgmrn predict's {medians['mgmrn predict RUN IMAGE']:.2f} s")
     print(_bench.machine_line(_bench.machine()))

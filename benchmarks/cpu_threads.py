@@ -49,7 +49,7 @@ from mgmrn.utils.threads import configure
 print("threads", configure())  # before torch loads, as the mgmrn command does
 import torch
 from mgmrn.config import load_config
-from mgmrn.engine.profile import build_for_profile
+from mgmrn.training.profile import build_for_profile
 cfg = load_config("cub100", ["model.pretrained=none"])
 torch.manual_seed(0)
 model = build_for_profile(cfg, 312, 300)

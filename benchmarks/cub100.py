@@ -121,7 +121,7 @@ def append_result(path: Path, result: dict[str, Any]) -> None:
 
 def run_mgmrn(name: str, overrides: list[str], seed: int, args: argparse.Namespace) -> dict[str, Any]:
     from mgmrn.config import load_config
-    from mgmrn.engine.trainer import Trainer
+    from mgmrn.training.trainer import Trainer
 
     all_overrides = [*args.set, *overrides, f"seed={seed}"]  # a row's own overrides win
     cfg = load_config(args.preset, all_overrides)

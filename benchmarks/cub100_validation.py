@@ -56,7 +56,7 @@ def twin(name: str) -> str:
 def run(name: str, seed: int, out: Path) -> dict[str, Any]:
     """Train one setting with one seed (selection phase only) and read its chosen epoch."""
     from mgmrn.config import load_config
-    from mgmrn.engine.trainer import Trainer
+    from mgmrn.training.trainer import Trainer
 
     preset, overrides, _ = SETTINGS[name]
     cfg = load_config(preset, ["train.refit=false", *overrides, f"seed={seed}"])

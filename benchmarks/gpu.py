@@ -24,13 +24,13 @@ import sys
 import time
 from pathlib import Path
 
+import _bench
 import torch
 
-import _bench
 from mgmrn.config import load_config
-from mgmrn.engine.losses import Criterion
-from mgmrn.engine.optim import build_optimizer
-from mgmrn.engine.profile import build_for_profile
+from mgmrn.training.losses import Criterion
+from mgmrn.training.optim import build_optimizer
+from mgmrn.training.profile import build_for_profile
 
 ATTRIBUTES, WORD_DIM, SEEN = 312, 300, 150
 

@@ -27,17 +27,17 @@ import time
 from collections import Counter
 from typing import Callable
 
+import _bench
 import torch
 from torch.profiler import ProfilerActivity, profile
 from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils.flop_counter import FlopCounterMode
 
-import _bench
 from mgmrn.config import load_config
-from mgmrn.engine.losses import Criterion
-from mgmrn.engine.optim import build_optimizer
-from mgmrn.engine.precision import autocast
-from mgmrn.engine.profile import build_for_profile
+from mgmrn.runtime.precision import autocast
+from mgmrn.training.losses import Criterion
+from mgmrn.training.optim import build_optimizer
+from mgmrn.training.profile import build_for_profile
 
 ATTRIBUTES, WORD_DIM, SEEN = 312, 300, 73
 MATMULS = {"mm", "bmm", "addmm"}

@@ -24,14 +24,14 @@ import argparse
 import time
 from typing import Callable
 
+import _bench
 import torch
 from torch import Tensor, nn
 
-import _bench
 from mgmrn.config import load_config
-from mgmrn.engine.profile import build_for_profile
 from mgmrn.models.common import Pointwise
 from mgmrn.models.rfm import RegionFeatureMining
+from mgmrn.training.profile import build_for_profile
 
 ATTRIBUTES, WORD_DIM = 312, 300
 CURRENT_POINTWISE = Pointwise.forward

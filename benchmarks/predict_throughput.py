@@ -27,13 +27,13 @@ import time
 from pathlib import Path
 from typing import Callable
 
-import torch
-
 import _bench
+import torch
 from _tiny_run import tiny_run
+
 from mgmrn.data.images import find_images, load_batches
 from mgmrn.data.synthetic import SyntheticConfig, generate_synthetic
-from mgmrn.engine.predict import Predictor
+from mgmrn.inference.predictor import Predictor
 
 CUB100_IMAGES = Path(__file__).resolve().parents[2] / "shared" / "data" / "cub100" / "images"
 

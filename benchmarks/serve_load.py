@@ -45,8 +45,9 @@ from typing import Callable
 
 import _bench
 from _tiny_run import MGMRN, run_images, tiny_run
+
 from mgmrn.data.images import find_images
-from mgmrn.engine.predict import Predictor
+from mgmrn.inference.predictor import Predictor
 
 CUB100_IMAGES = Path(__file__).resolve().parents[2] / "shared" / "data" / "cub100" / "images"
 BOUNDARY = "mgmrn-serve-load"

@@ -5,12 +5,12 @@ For each head design (``paper``: ours; ``reference``: the reference code's heads
 them), it reports
 
 * GFLOPs per image of the backbone and of the heads (counted on the meta device with
-  ``torch.utils.flop_counter``, via ``mgmrn.engine.profile.flops_per_image``);
+  ``torch.utils.flop_counter``, via ``mgmrn.training.profile.flops_per_image``);
 * CPU inference and training-step throughput of the whole model and of the bare backbone,
-  measured in the same run (``mgmrn.engine.profile.throughput``), and their time ratios;
+  measured in the same run (``mgmrn.training.profile.throughput``), and their time ratios;
 * training throughput of the joint one-pass schedule (Eq. 13) against the reference
   per-stage schedule (L forward/backward passes and L optimiser steps per batch), timed
-  through ``mgmrn.engine.loop.train_epoch`` on random images.
+  through ``mgmrn.training.loop.train_epoch`` on random images.
 
 Targets (issue 5): heads <= 25% of backbone FLOPs; training step <= 1.3x and inference
 <= 1.2x the bare backbone's time.
@@ -25,15 +25,20 @@ import argparse
 import time
 from pathlib import Path
 
+import _bench
 import torch
 
-import _bench
 from mgmrn.config import load_config
-from mgmrn.engine.loop import train_epoch
-from mgmrn.engine.losses import Criterion
-from mgmrn.engine.optim import build_optimizer
-from mgmrn.engine.profile import build_for_profile, flops_per_image, parameter_counts, throughput
-from mgmrn.engine.step import Stepper
+from mgmrn.training.loop import train_epoch
+from mgmrn.training.losses import Criterion
+from mgmrn.training.optim import build_optimizer
+from mgmrn.training.profile import (
+    build_for_profile,
+    flops_per_image,
+    parameter_counts,
+    throughput,
+)
+from mgmrn.training.step import Stepper
 
 ATTRIBUTES, WORD_DIM, SEEN = 312, 300, 150  # CUB: 312 attributes, GloVe 300-d, 150 seen classes
 

@@ -22,18 +22,18 @@ import itertools
 import math
 from pathlib import Path
 
+import _bench
 import numpy as np
 import torch
 from tqdm import tqdm
 
-import _bench
 from mgmrn.data.build import build_data
-from mgmrn.engine.checkpoint import SELECTED, load_checkpoint
-from mgmrn.engine.inputs import Inputs
-from mgmrn.engine.metrics import per_class_accuracy
-from mgmrn.engine.predict import model_from_checkpoint
-from mgmrn.engine.precision import autocast
+from mgmrn.evaluation.metrics import per_class_accuracy
+from mgmrn.inference.predictor import model_from_checkpoint
 from mgmrn.models.scoring import stage_scores
+from mgmrn.runtime.inputs import Inputs
+from mgmrn.runtime.precision import autocast
+from mgmrn.storage.checkpoint import SELECTED, load_checkpoint
 
 
 @torch.no_grad()

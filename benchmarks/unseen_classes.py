@@ -20,18 +20,18 @@ import argparse
 import glob
 from pathlib import Path
 
+import _bench
 import numpy as np
 import torch
 from scipy.stats import spearmanr
 
-import _bench
 from mgmrn.data.build import build_data
-from mgmrn.engine.checkpoint import SELECTED, load_checkpoint
-from mgmrn.engine.evaluate import Evaluator
-from mgmrn.engine.inputs import Inputs
-from mgmrn.engine.metrics import zsl_confusion
-from mgmrn.engine.predict import model_from_checkpoint
+from mgmrn.evaluation.evaluate import Evaluator
+from mgmrn.evaluation.metrics import zsl_confusion
+from mgmrn.inference.predictor import model_from_checkpoint
 from mgmrn.models.scoring import stage_scores
+from mgmrn.runtime.inputs import Inputs
+from mgmrn.storage.checkpoint import SELECTED, load_checkpoint
 
 
 def confusion(run: Path) -> tuple[np.ndarray, list[str], np.ndarray]:

@@ -17,7 +17,7 @@ from mgmrn.baselines.ale import ale_loss, rank_weights
 from mgmrn.baselines.bilinear import Hyper, mean_loss, sgd_epochs
 from mgmrn.baselines.devise import devise_loss
 from mgmrn.baselines.features import feature_cache, pooled
-from mgmrn.baselines.protocol import Split, Task, run_protocol, sgd_candidates, sgd_refit
+from mgmrn.baselines.protocol import Split, Task, run_protocol
 from mgmrn.baselines.sae import SAE, sylvester_terms
 from mgmrn.baselines.sje import sje_loss
 from mgmrn.baselines.zoo import METHODS

@@ -1,12 +1,18 @@
-"""Temperature scaling and its measures (engine/confidence.py) against direct computations."""
+"""Temperature scaling and its measures (evaluation/confidence.py) against direct computations."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from mgmrn.engine.confidence import (BINS, candidate_logits, fit_temperature, nll, probability_report,
-                                     reliability)
+from mgmrn.evaluation.confidence import (
+    BINS,
+    candidate_logits,
+    fit_temperature,
+    nll,
+    probability_report,
+    reliability,
+)
 
 
 def sampled(temperature: float, n: int = 20000, k: int = 12, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
@@ -86,7 +92,8 @@ def test_fitting_the_temperature_changes_no_metric_of_a_run(tmp_path, monkeypatc
     import json
 
     from mgmrn.cli.main import main
-    from mgmrn.engine import evaluate, trainer
+    from mgmrn.evaluation import evaluate
+    from mgmrn.training import trainer
 
     sets = ["data.synthetic.classes=8", "data.synthetic.unseen_classes=3", "data.synthetic.images_per_class=6",
             "data.synthetic.image_size=64", "data.image_size=64", f"data.cache_dir={tmp_path / 'data'}",

@@ -14,10 +14,10 @@ import pytest
 import torch
 
 from mgmrn.cli.main import main
-from mgmrn.engine import cache as cache_module
-from mgmrn.engine.checkpoint import load_checkpoint
-from mgmrn.engine.precision import cpu_has_native_bf16
 from mgmrn.models.backbone import build_backbone
+from mgmrn.runtime.precision import cpu_has_native_bf16
+from mgmrn.storage import feature_cache as cache_module
+from mgmrn.storage.checkpoint import load_checkpoint
 
 CONTRACT = ("zsl_top1", "gzsl_unseen", "gzsl_seen", "gzsl_h", "ausuc", "gamma", "calibration")
 
@@ -150,8 +150,8 @@ def test_predict_new_classes_from_attributes(run_dir: Path, tmp_path: Path, caps
 def test_predictor_api_new_classes_are_normalised_and_checked(run_dir: Path):
     """Raw attribute values (any scale) give the same ranking as the checkpoint's own
     normalised ones; bad shapes, NaN values and unknown names are user errors."""
-    from mgmrn.engine.predict import Predictor
     from mgmrn.errors import UserError
+    from mgmrn.inference.predictor import Predictor
 
     state = load_checkpoint(run_dir)
     unseen = [int(c) for c in state["unseen"]]
@@ -199,7 +199,7 @@ def test_attention_drawing_and_summary(run_dir: Path, tmp_path: Path, capsys):
 
 
 def test_attention_maps_and_contributions_are_exact(run_dir: Path):
-    from mgmrn.engine.predict import Predictor
+    from mgmrn.inference.predictor import Predictor
     from mgmrn.models.scoring import fused_scores
     from mgmrn.viz.attention import attribute_contributions, explain
 
@@ -451,9 +451,9 @@ def test_on_corrupt_skip_leaves_unreadable_images_out_of_cache_training_and_metr
     a one-line user error naming the cache."""
     from mgmrn.config import load_config
     from mgmrn.data.build import build_data
-    from mgmrn.engine.evaluate import Evaluator
-    from mgmrn.engine.inputs import Inputs
-    from mgmrn.engine.predict import model_from_checkpoint
+    from mgmrn.evaluation.evaluate import Evaluator
+    from mgmrn.inference.predictor import model_from_checkpoint
+    from mgmrn.runtime.inputs import Inputs
 
     args = tiny(tmp_path)
     data = build_data(load_config("demo", args[1::2]).data)
@@ -482,7 +482,7 @@ def test_on_corrupt_skip_leaves_unreadable_images_out_of_cache_training_and_metr
 def test_predict_applies_the_validation_gamma_to_seen_classes(run_dir: Path, capsys):
     """``mgmrn predict`` ranks the checkpoint's classes as GZSL evaluation does (gamma off the
     seen classes' scores, Eq. 14 otherwise); ``--no-calibration`` gives the raw scores."""
-    from mgmrn.engine.predict import Predictor
+    from mgmrn.inference.predictor import Predictor
 
     state = load_checkpoint(run_dir)
     assert state["gamma"] > 0
@@ -515,7 +515,7 @@ def test_train_refuses_to_overwrite_a_run_or_a_file(run_dir: Path, capsys):
 
 
 def test_gather_rows_marks_what_did_not_come_back():
-    from mgmrn.engine.distributed import gather_rows
+    from mgmrn.runtime.distributed import gather_rows
 
     out, present = gather_rows(torch.tensor([2, 0]), torch.tensor([[2.0], [0.5]]), 3)
     assert present.tolist() == [True, False, True] and out[:, 0].tolist() == [0.5, 0.0, 2.0]
@@ -544,8 +544,8 @@ def test_resuming_a_finished_run_says_nothing_is_left(tmp_path: Path, capsys):
 def test_self_calibration_uses_every_class_without_training_images(tmp_path: Path, monkeypatch):
     """loss.sc_weight: selection phase -> validation and test-unseen classes; refit -> test-unseen."""
     from mgmrn.config import load_config
-    from mgmrn.engine.losses import Criterion
-    from mgmrn.engine.trainer import Trainer
+    from mgmrn.training.losses import Criterion
+    from mgmrn.training.trainer import Trainer
 
     sets = [arg for arg in tiny(tmp_path, "loss.sc_weight=0.3", "train.refit=true", "train.epochs=1")[1::2]]
     trainer = Trainer(load_config("demo", sets), tmp_path / "run")

@@ -10,9 +10,15 @@ import torch.nn.functional as F
 
 from mgmrn.models.rfm import RegionFeatureMining, region_assignments
 from mgmrn.models.scab import SpatialChannelAttention
-from mgmrn.engine.losses import Criterion, LossConfig, attribute_regression, self_calibration, semantic_cross_entropy
 from mgmrn.models.scoring import fused_scores, stage_scores
 from mgmrn.models.vsd import VisualSemanticDecoder
+from mgmrn.training.losses import (
+    Criterion,
+    LossConfig,
+    attribute_regression,
+    self_calibration,
+    semantic_cross_entropy,
+)
 
 torch.manual_seed(0)
 

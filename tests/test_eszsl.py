@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from mgmrn.baselines import ESZSL, select_on_validation
-from mgmrn.engine.metrics import zsl_accuracy
 from mgmrn.errors import UserError
+from mgmrn.evaluation.metrics import zsl_accuracy
 
 
 def linear_world(

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 import torch
 
-from mgmrn.engine import metrics as m
 from mgmrn.errors import UserError
+from mgmrn.evaluation import metrics as m
 
 # Hand-worked GZSL case; seen and unseen global indices interleave: seen {0, 2}, unseen {1, 3}.
 SEEN, UNSEEN = np.array([0, 2]), np.array([1, 3])

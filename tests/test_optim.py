@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from mgmrn.config import load_config
-from mgmrn.engine.optim import lr_factor, set_learning_rates
+from mgmrn.training.optim import lr_factor, set_learning_rates
 
 
 @pytest.mark.parametrize("scheduler", ["step", "cosine"])

@@ -12,14 +12,14 @@ import torch
 
 from mgmrn.cli.main import main
 from mgmrn.config import load_config, preset_names
-from mgmrn.engine.precision import amp_dtype, cpu_has_native_bf16
+from mgmrn.runtime.precision import amp_dtype, cpu_has_native_bf16
 
 # A CPU without native bf16, as this one looks to oneDNN and to mgmrn when capped at AVX2
 # (oneDNN runs the matrix products; with the cap, bf16 there is emulated).
 AVX2 = {**os.environ, "ONEDNN_MAX_CPU_ISA": "AVX2", "ATEN_CPU_CAPABILITY": "avx2", "OMP_NUM_THREADS": "1"}
 PROBE = """
 import torch
-from mgmrn.engine.precision import amp_dtype, cpu_has_native_bf16
+from mgmrn.runtime.precision import amp_dtype, cpu_has_native_bf16
 cpu = torch.device("cpu")
 print(cpu_has_native_bf16(), [str(amp_dtype(cpu, amp)) for amp in ("auto", "none", "bf16", "bf16")])
 """

@@ -7,8 +7,8 @@ import io
 import json
 import math
 import subprocess
-import zlib
 import sys
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -18,9 +18,9 @@ from PIL import Image
 
 from mgmrn.cli.main import main
 from mgmrn.data.images import ImageDataset, decode_image
-from mgmrn.engine.checkpoint import load_checkpoint
-from mgmrn.engine.predict import Predictor
 from mgmrn.errors import UserError
+from mgmrn.inference.predictor import Predictor
+from mgmrn.storage.checkpoint import load_checkpoint
 
 
 @pytest.fixture(scope="module")
@@ -193,8 +193,8 @@ def test_predict_imports_only_what_prediction_needs(run_dir, images):
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr
     loaded = set(json.loads(proc.stdout.strip().splitlines()[-1]))
-    assert {"mgmrn.engine.predict", "mgmrn.models.mgmrn"} <= loaded
-    unneeded = {"mgmrn.engine.trainer", "mgmrn.engine.metrics", "mgmrn.data.build", "mgmrn.viz.attention",
+    assert {"mgmrn.inference.predictor", "mgmrn.models.mgmrn"} <= loaded
+    unneeded = {"mgmrn.training.trainer", "mgmrn.evaluation.metrics", "mgmrn.data.build", "mgmrn.viz.attention",
                 "torch.utils.tensorboard", "tensorboard", "scipy"}
     assert loaded.isdisjoint(unneeded), loaded & unneeded
 

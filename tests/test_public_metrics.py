@@ -13,8 +13,8 @@ import pytest
 import torch
 
 from mgmrn import metrics as pm
-from mgmrn.engine import metrics as engine
 from mgmrn.errors import UserError
+from mgmrn.evaluation import metrics as engine
 
 DOC = Path(__file__).resolve().parents[1] / "docs" / "metrics.md"
 
@@ -39,7 +39,7 @@ def test_the_docs_example_runs_and_its_hand_computed_asserts_hold():
 
 def test_importing_it_loads_no_torch_and_no_training_code():
     code = ("import sys, mgmrn.metrics; print(sorted(m for m in sys.modules if m.split('.')[0] in "
-            "('torch', 'torchvision', 'timm') or m.startswith(('mgmrn.models', 'mgmrn.data', 'mgmrn.engine.trainer'))))")
+            "('torch', 'torchvision', 'timm') or m.startswith(('mgmrn.models', 'mgmrn.data', 'mgmrn.training.trainer'))))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
 

@@ -16,13 +16,13 @@ from pathlib import Path
 
 import pytest
 import torch
+from test_engine import run_dir, tiny  # noqa: F401 (run_dir: a fixture)
 
 from mgmrn.cli.main import main
 from mgmrn.config import Config, load_config
-from mgmrn.engine.checkpoint import load_checkpoint
-from mgmrn.engine.trainer import check_metrics
 from mgmrn.errors import UserError
-from test_engine import run_dir, tiny  # noqa: F401 (run_dir: a fixture)
+from mgmrn.storage.checkpoint import load_checkpoint
+from mgmrn.training.trainer import check_metrics
 
 MGMRN = [sys.executable, "-m", "mgmrn"]
 
@@ -129,7 +129,7 @@ def test_temporary_files_of_a_killed_write_are_removed_when_the_run_is_next_open
 KILLED_EXTRACTION = """
 import sys, time, torch
 from pathlib import Path
-from mgmrn.engine.cache import FeatureCache
+from mgmrn.storage.feature_cache import FeatureCache
 
 class Slow(torch.nn.Module):
     def forward(self, x):
@@ -147,7 +147,7 @@ with cache.locked():
 
 
 def test_a_killed_extraction_leaves_no_lock_and_its_temporary_file_is_removed(tmp_path: Path):
-    from mgmrn.engine.cache import FeatureCache
+    from mgmrn.storage.feature_cache import FeatureCache
 
     folder = tmp_path / "cache"
     _killed_mid_write(KILLED_EXTRACTION, str(folder))

@@ -14,13 +14,20 @@ import pytest
 import torch
 
 from mgmrn.cli.main import main
-from mgmrn.engine.checkpoint import load_checkpoint, save_checkpoint
+from mgmrn.storage.checkpoint import load_checkpoint, save_checkpoint
 from mgmrn.viz.attention import all_stages
 from mgmrn.viz.report import predictions as predictions_module
 from mgmrn.viz.report.attention import ATTRIBUTES, IMAGES, rows
 from mgmrn.viz.report.attribute_error import attribute_errors, breakdown
 from mgmrn.viz.report.build import SECTIONS
-from mgmrn.viz.report.embedding import CLASSES, SHADES, class_colours, colour_word, panels, section
+from mgmrn.viz.report.embedding import (
+    CLASSES,
+    SHADES,
+    class_colours,
+    colour_word,
+    panels,
+    section,
+)
 from mgmrn.viz.report.metrics_table import COMPARED, NO_GAMMA, metrics_rows
 from mgmrn.viz.report.per_class import matrix, per_class
 from mgmrn.viz.report.predictions import CACHE, Predictions, predictions

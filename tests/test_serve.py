@@ -14,7 +14,6 @@ import struct
 import subprocess
 import sys
 import time
-import tomllib
 import zlib
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
@@ -26,9 +25,9 @@ from urllib.parse import quote
 
 import numpy as np
 import pytest
-from PIL import Image
-
+import tomllib
 from conftest import REQUIRED
+from PIL import Image
 
 if importlib.util.find_spec("fastapi") is None:
     MISSING = 'the serve extra is not installed (pip install -e ".[test]")'
@@ -38,14 +37,14 @@ if importlib.util.find_spec("fastapi") is None:
 
 import httpx2 as httpx  # noqa: E402 - the test extra's HTTP client (starlette's test client uses it)
 from fastapi.testclient import TestClient  # noqa: E402
+from test_report import run_dirs  # noqa: E402, F401 - two tiny runs (session fixture)
 
 from mgmrn.cli.main import main  # noqa: E402
 from mgmrn.data.folder import read_class_attributes  # noqa: E402
-from mgmrn.engine.predict import Predictor  # noqa: E402
+from mgmrn.inference.predictor import Predictor  # noqa: E402
 from mgmrn.serve.app import create_app  # noqa: E402
 from mgmrn.serve.uploads import MAX_UPLOAD_BYTES  # noqa: E402
 from mgmrn.viz.attention import explain, render  # noqa: E402
-from test_report import run_dirs  # noqa: E402, F401 - two tiny runs (session fixture)
 
 ROOT = Path(__file__).resolve().parents[1]
 MAX_DEFINED = 3

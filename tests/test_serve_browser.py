@@ -18,10 +18,10 @@ from typing import Any, Iterator
 
 import numpy as np
 import pytest
-
-from mgmrn.engine.predict import Predictor
 from test_report import run_dirs  # noqa: F401 - two tiny runs (session fixture)
 from test_report_browser import chromium, unavailable, watched_page  # noqa: F401 - Debian's chromium, or skip / fail
+
+from mgmrn.inference.predictor import Predictor
 
 # a class described in the panel (attribute, value), its first value then edited, and one given by
 # a CSV, with a long name without spaces (it must not widen the page)

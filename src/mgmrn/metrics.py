@@ -2,7 +2,7 @@
 
 ``from mgmrn.metrics import evaluate`` scores a matrix your own model produced, with the
 exact, vectorised implementation ``mgmrn train`` and ``mgmrn eval`` use
-(:mod:`mgmrn.engine.metrics`); importing this module imports numpy only (no torch, no
+(:mod:`mgmrn.evaluation.metrics`); importing this module imports numpy only (no torch, no
 training code). Example and definitions: ``docs/metrics.md``.
 
 Inputs (numpy arrays, torch tensors on any device, or sequences)
@@ -40,8 +40,8 @@ from typing import TYPE_CHECKING, Any, NamedTuple, Optional, Sequence, Union
 
 import numpy as np
 
-from mgmrn.engine import metrics as _engine
 from mgmrn.errors import UserError
+from mgmrn.evaluation import metrics as _engine
 
 if TYPE_CHECKING:
     import torch

@@ -21,8 +21,8 @@ from typing import Any, NamedTuple, Optional, Sequence
 
 import numpy as np
 
-from mgmrn.engine.metrics import zsl_accuracy
 from mgmrn.errors import UserError
+from mgmrn.evaluation.metrics import zsl_accuracy
 
 
 def _matrix(x: Any) -> np.ndarray:

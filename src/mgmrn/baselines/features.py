@@ -21,10 +21,15 @@ import torch
 from mgmrn.baselines.protocol import Split, Task
 from mgmrn.config import Config
 from mgmrn.data.build import ZSLData
-from mgmrn.engine.cache import FeatureCache
-from mgmrn.engine.inputs import Batching, ImageSource, cache_paths, open_extractor_cache
 from mgmrn.errors import UserError
 from mgmrn.models.backbone import build_backbone, build_pooled_features
+from mgmrn.runtime.inputs import (
+    Batching,
+    ImageSource,
+    cache_paths,
+    open_extractor_cache,
+)
+from mgmrn.storage.feature_cache import FeatureCache
 
 FEATURES = ("last-stage", "classifier")
 

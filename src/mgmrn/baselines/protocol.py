@@ -12,7 +12,7 @@ from typing import Any, Callable, Iterable, NamedTuple, Protocol
 import numpy as np
 
 from mgmrn.baselines.bilinear import Bilinear, Hyper, Loss, sgd_epochs
-from mgmrn.engine.metrics import choose_gamma, zsl_accuracy
+from mgmrn.evaluation.metrics import choose_gamma, zsl_accuracy
 from mgmrn.metrics import evaluate
 
 

@@ -14,7 +14,7 @@ import json
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from mgmrn.cli.predict import candidate_classes, check_paths
+from mgmrn.cli.common import check_paths
 from mgmrn.errors import UserError
 from mgmrn.utils.io import atomic_open
 from mgmrn.utils.paths import require_file
@@ -59,8 +59,9 @@ def run(args: argparse.Namespace) -> int:
     if args.tile < 16:
         raise UserError(f"--tile must be at least 16 pixels, got {args.tile}")
     check_paths(args)
+    from mgmrn.inference.classes import candidate_classes
     require_file(Path(args.image), "image")
-    from mgmrn.engine.predict import Predictor
+    from mgmrn.inference.predictor import Predictor
     from mgmrn.viz.attention import explain, render
 
     predictor = Predictor(args.checkpoint)

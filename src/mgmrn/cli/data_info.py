@@ -6,7 +6,7 @@ import argparse
 import json
 from typing import Any
 
-from mgmrn.cli.main import add_config_arguments
+from mgmrn.cli.common import add_config_arguments
 from mgmrn.errors import UserError
 
 

@@ -12,8 +12,7 @@ import sys
 import time
 from pathlib import Path
 
-from mgmrn.cli.main import add_set_argument
-from mgmrn.cli.train import format_metrics
+from mgmrn.cli.common import add_set_argument, format_metrics
 from mgmrn.utils.paths import LAST
 
 
@@ -29,8 +28,8 @@ def run(args: argparse.Namespace) -> int:
         print(f"mgmrn demo: replacing the run in {args.output} (the demo starts afresh; mgmrn train would "
               "refuse without --overwrite)", file=sys.stderr, flush=True)
     from mgmrn.config import load_config
-    from mgmrn.engine.predict import Predictor
-    from mgmrn.engine.trainer import Trainer
+    from mgmrn.inference.predictor import Predictor
+    from mgmrn.training.trainer import Trainer
 
     start = time.perf_counter()
     cfg = load_config("demo", args.overrides)

@@ -6,8 +6,7 @@ import argparse
 import json
 from pathlib import Path
 
-from mgmrn.cli.main import add_set_argument
-from mgmrn.cli.train import format_metrics
+from mgmrn.cli.common import add_set_argument, format_metrics
 from mgmrn.errors import UserError
 from mgmrn.utils.io import write_json
 from mgmrn.utils.paths import resolve_checkpoint
@@ -47,11 +46,11 @@ def run(args: argparse.Namespace) -> int:
             raise UserError("no such folder for the score file", path.parent)
     from mgmrn.config import deep_update, from_dict, parse_overrides, to_dict
     from mgmrn.data.build import build_data
-    from mgmrn.engine.checkpoint import load_checkpoint
-    from mgmrn.engine.distributed import init_distributed
-    from mgmrn.engine.inputs import Inputs
-    from mgmrn.engine.predict import model_from_checkpoint
-    from mgmrn.engine.evaluate import checkpoint_metrics, run_evaluator
+    from mgmrn.evaluation.evaluate import checkpoint_metrics, run_evaluator
+    from mgmrn.inference.predictor import model_from_checkpoint
+    from mgmrn.runtime.distributed import init_distributed
+    from mgmrn.runtime.inputs import Inputs
+    from mgmrn.storage.checkpoint import load_checkpoint
     from mgmrn.utils.score_file import save_split_scores
 
     state = load_checkpoint(args.checkpoint)

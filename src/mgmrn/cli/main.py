@@ -11,9 +11,9 @@ from __future__ import annotations
 import argparse
 import importlib
 import sys
-from typing import Any
 
 from mgmrn import __version__
+from mgmrn.cli.common import positive_int
 from mgmrn.errors import UserError
 from mgmrn.utils.threads import configure as configure_threads
 
@@ -35,13 +35,6 @@ COMMANDS = {
 NO_TORCH = {"cache", "score-eval"}  # commands that never load torch (score-eval computes in numpy): no thread set-up
 
 
-def positive_int(text: str) -> int:
-    """An argparse type: an integer of at least 1."""
-    if not text.isdigit() or int(text) < 1:
-        raise argparse.ArgumentTypeError(f"must be a whole number of at least 1, got '{text}'")
-    return int(text)
-
-
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="mgmrn", description="Zero-shot image classification with Mg-MRN (train, evaluate, predict, explain).")
@@ -56,31 +49,6 @@ def build_parser() -> argparse.ArgumentParser:
                                       "MGMRN_THREADS=N; README, 'CPU speed')")
         command.set_defaults(_module=module)
     return parser
-
-
-def add_config_arguments(parser: argparse.ArgumentParser, nargs: str | None = None) -> None:
-    """The shared ``CONFIG [--set key=value ...]`` arguments."""
-    parser.add_argument("config", metavar="CONFIG", nargs=nargs, help="preset name or YAML file")
-    add_set_argument(parser, "override a config key, e.g. --set model.stages=4 train.epochs=5")
-
-
-class KeyValues(argparse.Action):
-    """``--set k=v [k=v ...]``, repeatable: every word up to the next option must be a pair."""
-
-    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace,
-                 values: Any, option_string: str | None = None) -> None:
-        for value in values:
-            if "=" not in value:
-                raise argparse.ArgumentError(self, f"'{value}' is not KEY=VALUE (--set takes every word up "
-                                                   "to the next option: give the positional arguments first)")
-        setattr(namespace, self.dest, [*getattr(namespace, self.dest), *values])
-
-
-def add_set_argument(parser: argparse.ArgumentParser, help_text: str) -> None:
-    """``--set KEY=VALUE [KEY=VALUE ...]`` into ``args.overrides`` (repeatable; later pairs win)."""
-    parser.add_argument("--set", dest="overrides", nargs="+", action=KeyValues, default=[],
-                        metavar="KEY=VALUE", help=f"{help_text} (several pairs after one --set, or "
-                                                  "--set repeated; after the positional arguments)")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -23,11 +23,11 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from mgmrn.cli.common import check_paths
 from mgmrn.errors import UserError
-from mgmrn.utils.paths import require_file, resolve_checkpoint
 
 if TYPE_CHECKING:
-    import numpy as np
+    pass
 
 PARTLY_UNREADABLE = 1  # exit status when some images could not be read (the others were classified)
 
@@ -49,33 +49,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                      "read (each named on stderr; the others were classified), 2 on bad input that stops the command")
 
 
-def candidate_classes(path: Path, attribute_names: list[str],
-                      text: str | None = None) -> tuple[list[str], np.ndarray]:
-    """Read a class-attribute CSV: class names and raw values, columns in the model's attribute
-    order (``text``: its content when it is not a file, see ``read_class_attributes``)."""
-    from mgmrn.data.folder import read_class_attributes
-
-    names, values, columns = read_class_attributes(path, text)
-    missing = [a for a in attribute_names if a not in columns]
-    unknown = [c for c in columns if c not in attribute_names]
-    if missing or unknown:
-        parts = []
-        if missing:
-            parts.append(f"missing attribute columns {missing[:5]}{' ...' if len(missing) > 5 else ''}")
-        if unknown:
-            parts.append(f"unknown attribute columns {unknown[:5]}{' ...' if len(unknown) > 5 else ''}")
-        raise UserError("; ".join(parts) + f" (the model knows {len(attribute_names)} attributes)", path)
-    order = [columns.index(a) for a in attribute_names]
-    return names, values[:, order]
-
-
-def check_paths(args: argparse.Namespace) -> None:
-    """The checkpoint and the ``--classes`` CSV, before torch is imported (a mistyped path fails at once)."""
-    resolve_checkpoint(args.checkpoint)
-    if args.classes is not None:
-        require_file(args.classes, "class-attribute CSV")
-
-
 def format_result(result: dict[str, Any]) -> str:
     """``IMAGE: class 91.2% (unseen), class 5.1% (seen), ...``."""
     ranked = ", ".join(f"{t['class']} {100 * t['probability']:.1f}% ({'seen' if t['seen'] else 'unseen'})"
@@ -89,7 +62,8 @@ def run(args: argparse.Namespace) -> int:
             raise UserError(f"--{option.replace('_', '-')} must be at least 1, got {getattr(args, option)}")
     check_paths(args)
     from mgmrn.data.images import find_images
-    from mgmrn.engine.predict import Predictor
+    from mgmrn.inference.classes import candidate_classes
+    from mgmrn.inference.predictor import Predictor
     from mgmrn.utils.progress import progress
 
     paths = find_images(args.images)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from mgmrn.cli.main import add_config_arguments
+from mgmrn.cli.common import add_config_arguments
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -23,8 +23,14 @@ def run(args: argparse.Namespace) -> int:
     import torch
 
     from mgmrn.config import load_config
-    from mgmrn.engine.precision import precision_name
-    from mgmrn.engine.profile import build_for_profile, flops_per_image, parameter_counts, precision_steps, throughput
+    from mgmrn.runtime.precision import precision_name
+    from mgmrn.training.profile import (
+        build_for_profile,
+        flops_per_image,
+        parameter_counts,
+        precision_steps,
+        throughput,
+    )
 
     cfg = load_config(args.config, args.overrides)
     report: dict[str, object] = {

@@ -95,7 +95,7 @@ def _stage_calibration(test: ScoreFile, val: ScoreFile | None, gamma: float | No
 def stage_entries(test: ScoreFile, val: ScoreFile | None, gamma: float | None) -> list[dict[str, Any]]:
     """Each stage's entry of ``metrics.json``'s ``stages``: calibration-free metrics, and its
     GZSL under its calibration (:func:`_stage_calibration`)."""
-    from mgmrn.engine.metrics import STAGE_GZSL_KEYS, STAGE_KEYS
+    from mgmrn.evaluation.metrics import STAGE_GZSL_KEYS, STAGE_KEYS
     from mgmrn.metrics import evaluate
 
     assert test.stage_scores is not None
@@ -124,7 +124,7 @@ def score_metrics(test: ScoreFile, val: ScoreFile | None = None, gamma: float | 
     if test.temperature is not None:
         import numpy as np
 
-        from mgmrn.engine.confidence import probability_report
+        from mgmrn.evaluation.confidence import probability_report
 
         seen = np.asarray(test.seen, bool)
         metrics["probabilities"] = probability_report(test.scores, test.labels, np.flatnonzero(seen),
@@ -155,7 +155,7 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(metrics))
     else:
-        from mgmrn.cli.train import format_metrics
+        from mgmrn.cli.common import format_metrics
 
         print(format_metrics(metrics))
     if args.figure is not None:

@@ -97,7 +97,7 @@ def run(args: argparse.Namespace) -> int:
         raise UserError(f"mgmrn serve needs the serve extra ({exc.name} is missing): {INSTALL}") from None
     sock = listen(args.host, args.port)  # a port in use fails before the model loads
     token = secrets.token_urlsafe(24) if args.token == GENERATE else args.token
-    from mgmrn.engine.predict import Predictor
+    from mgmrn.inference.predictor import Predictor
     from mgmrn.serve.app import create_app
 
     predictor = Predictor(args.checkpoint)

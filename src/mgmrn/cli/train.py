@@ -6,7 +6,7 @@ import argparse
 import time
 from pathlib import Path
 
-from mgmrn.cli.main import add_config_arguments
+from mgmrn.cli.common import add_config_arguments, format_metrics
 from mgmrn.errors import UserError
 
 
@@ -20,8 +20,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from mgmrn.config import load_config
-    from mgmrn.engine.distributed import is_main
-    from mgmrn.engine.trainer import Trainer
+    from mgmrn.runtime.distributed import is_main
+    from mgmrn.training.trainer import Trainer
 
     if args.resume is not None:
         saved = args.resume / "config.yaml"
@@ -41,13 +41,3 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def format_metrics(m: dict) -> str:
-    """One summary line of the contract metrics, and one of the probabilities' calibration."""
-    line = (f"ZSL T1 {m['zsl_top1']:.1f}  GZSL U {m['gzsl_unseen']:.1f} S {m['gzsl_seen']:.1f} "
-            f"H {m['gzsl_h']:.1f}  AUSUC {m['ausuc']:.1f}  (calibration {m['calibration']}, "
-            f"gamma {m['gamma']:.3g}; test-sweep H {m['test_sweep_h']:.1f})")
-    p = m.get("probabilities")
-    if not p or p["temperature"] is None:
-        return line
-    sides = "; ".join(f"{k} {p[k]['ece_uncalibrated']:.1f} -> {p[k]['ece']:.1f}" for k in ("seen", "unseen") if k in p)
-    return f"{line}\nprobabilities: temperature {p['temperature']:.3g}, test ECE (%) with T = 1 -> with it: {sides}"

@@ -20,7 +20,7 @@ class MgMRN(nn.Module):
 
     ``forward(images)`` returns the predicted attribute vectors z_l of every stage,
     (B, L, A), finest stage first; :mod:`mgmrn.models.scoring` turns them into class scores
-    (Eq. 11, 14) and :mod:`mgmrn.engine.losses` into losses (Eq. 11-13).
+    (Eq. 11, 14) and :mod:`mgmrn.training.losses` into losses (Eq. 11-13).
 
     Args:
         cfg: model configuration.

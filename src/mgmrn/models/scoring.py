@@ -1,4 +1,4 @@
-"""Class scores: Eq. (11)'s logits and Eq. (14)'s fused score (the losses: ``engine/losses.py``)."""
+"""Class scores: Eq. (11)'s logits and Eq. (14)'s fused score (the losses: ``training/losses.py``)."""
 
 from __future__ import annotations
 

@@ -18,13 +18,22 @@ from fastapi.staticfiles import StaticFiles
 from starlette.concurrency import run_in_threadpool
 
 from mgmrn import __version__
-from mgmrn.cli.predict import candidate_classes
-from mgmrn.engine.predict import Predictor
+from mgmrn.inference.classes import candidate_classes
+from mgmrn.inference.predictor import Predictor
 from mgmrn.serve.errors import add_error_handlers
 from mgmrn.serve.guard import Guard
-from mgmrn.serve.schemas import Among, Attributes, Classes, Definition, Error, Explanation, Health, Prediction
-from mgmrn.serve.state import MAX_DEFINED, ServerState
 from mgmrn.serve.limits import BODY_SECONDS, MAX_UPLOAD_BYTES
+from mgmrn.serve.schemas import (
+    Among,
+    Attributes,
+    Classes,
+    Definition,
+    Error,
+    Explanation,
+    Health,
+    Prediction,
+)
+from mgmrn.serve.state import MAX_DEFINED, ServerState
 from mgmrn.serve.uploads import BodyLimit, Upload
 from mgmrn.viz.attention import explain, render
 

@@ -20,8 +20,8 @@ from typing import Any, Callable, Mapping, Sequence, TypeVar
 import numpy as np
 import torch
 
-from mgmrn.engine.predict import Predictor
 from mgmrn.errors import UserError
+from mgmrn.inference.predictor import Predictor
 
 MAX_DEFINED = 100  # classes defined on one server at once
 MAX_NAME = 200  # characters of a defined class's name

@@ -2,7 +2,7 @@
 
 Written to a file or a pipe, stderr gets no bar at all (the trainer prints one line per
 epoch, the feature cache one line per extraction). On a terminal a bar whose description
-ends in ``i/n`` (epoch i of n, as :func:`mgmrn.engine.loop.train_epoch` names it) also
+ends in ``i/n`` (epoch i of n, as :func:`mgmrn.training.loop.train_epoch` names it) also
 shows the ETA of the whole run: the phase's remaining epochs, validation included, and the
 epochs the run expects after the phase (:func:`expect_later_epochs`), at the phase's pace.
 """

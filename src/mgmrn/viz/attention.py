@@ -18,8 +18,8 @@ import torch.nn.functional as F
 from PIL import Image, ImageDraw, ImageFont
 from torch import Tensor
 
-from mgmrn.engine.predict import Predictor
 from mgmrn.errors import UserError, did_you_mean
+from mgmrn.inference.predictor import Predictor
 from mgmrn.models.scoring import fused_scores
 
 

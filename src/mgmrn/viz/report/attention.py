@@ -20,8 +20,15 @@ from matplotlib.cm import ScalarMappable
 from matplotlib.colors import ListedColormap, Normalize
 from matplotlib.figure import Figure
 
-from mgmrn.engine.predict import Predictor
-from mgmrn.viz.attention import Explanation, all_stages, colorize, explain, overlay, render
+from mgmrn.inference.predictor import Predictor
+from mgmrn.viz.attention import (
+    Explanation,
+    all_stages,
+    colorize,
+    explain,
+    overlay,
+    render,
+)
 from mgmrn.viz.report.figure import new_figure
 from mgmrn.viz.report.page import Section
 from mgmrn.viz.report.predictions import Predictions

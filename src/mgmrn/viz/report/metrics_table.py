@@ -9,7 +9,7 @@ from typing import Any, Optional, Sequence
 
 from matplotlib.figure import Figure
 
-from mgmrn.engine.metrics import Calibration, evaluate_scores
+from mgmrn.evaluation.metrics import Calibration, evaluate_scores
 from mgmrn.viz.report.figure import new_figure
 from mgmrn.viz.report.page import Section, table
 from mgmrn.viz.report.predictions import Predictions

@@ -9,7 +9,7 @@ from typing import Sequence
 import numpy as np
 from matplotlib.figure import Figure
 
-from mgmrn.engine.metrics import zsl_confusion
+from mgmrn.evaluation.metrics import zsl_confusion
 from mgmrn.viz.report.figure import color, new_figure
 from mgmrn.viz.report.page import Section, table
 from mgmrn.viz.report.predictions import Predictions

@@ -3,7 +3,7 @@
 The report needs every test image's per-stage attribute predictions z (N, L, A): the class
 scores (Eq. 11, 14), the attribute-prediction errors (Fig. 5) and the features of the t-SNE
 (Fig. 6) all follow from them. They are computed as the final test computed them
-(:class:`mgmrn.engine.evaluate.Evaluator`: the feature cache for frozen-backbone runs, the
+(:class:`mgmrn.evaluation.evaluate.Evaluator`: the feature cache for frozen-backbone runs, the
 run's ``train.amp``) and stored atomically beside ``model.pt``, under a key of its bytes and
 of the test images: a changed model or test split recomputes them.
 """
@@ -20,9 +20,9 @@ import numpy as np
 import torch
 
 from mgmrn.data.build import ZSLData, build_data
-from mgmrn.engine.checkpoint import SELECTED
 from mgmrn.errors import UserError
 from mgmrn.models.scoring import fused_scores, stage_scores
+from mgmrn.storage.checkpoint import SELECTED
 from mgmrn.utils.io import atomic_open
 from mgmrn.viz.report.runs import Run
 
@@ -75,10 +75,10 @@ def _read(path: Path, key: str) -> tuple[np.ndarray, np.ndarray] | None:
 
 def _predict(run: Run, data: ZSLData) -> tuple[np.ndarray, np.ndarray]:
     """Every test image's z, as the run's final test computed it."""
-    from mgmrn.engine.distributed import init_distributed
-    from mgmrn.engine.evaluate import Evaluator
-    from mgmrn.engine.inputs import Inputs
-    from mgmrn.engine.predict import model_from_checkpoint
+    from mgmrn.evaluation.evaluate import Evaluator
+    from mgmrn.inference.predictor import model_from_checkpoint
+    from mgmrn.runtime.distributed import init_distributed
+    from mgmrn.runtime.inputs import Inputs
 
     _, _, device = init_distributed()
     model, cfg = model_from_checkpoint(run.state)

@@ -1,17 +1,16 @@
 """Reliability diagrams: the probability of each test image's top class against how often it
 is right, per confidence bin, with the plain softmax (T = 1) and the run's temperature, for
-the seen and the unseen classes' images apart (:mod:`mgmrn.engine.confidence`)."""
+the seen and the unseen classes' images apart (:mod:`mgmrn.evaluation.confidence`)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Optional, Sequence
 
-import numpy as np
 from matplotlib.figure import Figure
 
-from mgmrn.engine.confidence import Reliability, candidate_logits, nll, reliability
-from mgmrn.engine.predict import saved_temperature
+from mgmrn.evaluation.confidence import Reliability, candidate_logits, nll, reliability
+from mgmrn.inference.predictor import saved_temperature
 from mgmrn.viz.report.figure import color, new_figure
 from mgmrn.viz.report.page import Section, table
 from mgmrn.viz.report.predictions import Predictions

@@ -9,8 +9,8 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from mgmrn.config import Config, from_dict
-from mgmrn.engine.checkpoint import SELECTED, load_checkpoint
 from mgmrn.errors import UserError
+from mgmrn.storage.checkpoint import SELECTED, load_checkpoint
 
 METRICS, LOG = "metrics.json", "log.csv"
 METRIC_KEYS = ("zsl_top1", "gzsl_unseen", "gzsl_seen", "gzsl_h", "ausuc", "gamma", "calibration")

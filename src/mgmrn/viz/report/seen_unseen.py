@@ -9,7 +9,7 @@ from typing import Sequence
 import numpy as np
 from matplotlib.figure import Figure
 
-from mgmrn.engine.metrics import ausuc_from_curve, critical_gammas, gamma_sweep
+from mgmrn.evaluation.metrics import ausuc_from_curve, critical_gammas, gamma_sweep
 from mgmrn.viz.report.figure import color, new_figure
 from mgmrn.viz.report.page import Section
 from mgmrn.viz.report.predictions import Predictions
@@ -32,7 +32,7 @@ class Curve:
 
 def curve(preds: Predictions, gamma: float, scores: np.ndarray | None = None) -> Curve:
     """The curve of ``scores`` (default: the fused scores) through one gamma below all critical
-    gammas and every critical gamma (:func:`mgmrn.engine.metrics.critical_gammas`), with the
+    gammas and every critical gamma (:func:`mgmrn.evaluation.metrics.critical_gammas`), with the
     points of ``gamma`` and of 0."""
     args = (preds.fused_scores() if scores is None else scores, preds.labels, preds.data.seen, preds.data.unseen)
     sweep = gamma_sweep(*args, np.concatenate([[-np.inf], critical_gammas(*args)]))

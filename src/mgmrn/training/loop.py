@@ -1,21 +1,19 @@
-"""The epoch loop (forward, Eq. 13's loss, optimiser step) and attribute prediction over batches."""
+"""The epoch loop: forward, Eq. 13's loss, optimiser step."""
 
 from __future__ import annotations
 
-import contextlib
 import math
 import time
 from dataclasses import dataclass
-from typing import Callable, Iterable
+from typing import Iterable
 
-import torch
-from torch import Tensor, nn
+from torch import nn
 
-from mgmrn.engine.distributed import all_sum
-from mgmrn.engine.inputs import Batch
-from mgmrn.engine.losses import Criterion
-from mgmrn.engine.step import Stepper
 from mgmrn.errors import UserError
+from mgmrn.runtime.distributed import all_sum
+from mgmrn.runtime.inputs import Batch
+from mgmrn.training.losses import Criterion
+from mgmrn.training.step import Stepper
 from mgmrn.utils.progress import progress
 
 
@@ -63,19 +61,3 @@ def train_epoch(model: nn.Module, batches: Iterable[Batch], criterion: Criterion
         raise UserError(f"no training batch in '{desc}': the epoch has fewer batches than processes "
                         "(raise train.max_batches, or lower data.batch_size or the process count)")
     return EpochStats(total, count, time.perf_counter() - start)
-
-
-@torch.no_grad()
-def predict_attributes(model: nn.Module, batches: Iterable[Batch],
-                       autocast: Callable[[], contextlib.AbstractContextManager],
-                       desc: str = "eval") -> tuple[Tensor, Tensor, Tensor]:
-    """Per-stage attribute predictions over fixed-order batches: z (N, L, A), labels, indices."""
-    zs, labels, indices = [], [], []
-    for inputs, y, idx in progress(batches, desc):
-        with autocast():
-            zs.append(model(inputs).float().cpu())
-        labels.append(torch.as_tensor(y))
-        indices.append(torch.as_tensor(idx))
-    if not zs:  # an empty DDP shard, or every image skipped as unreadable
-        return torch.empty(0), torch.empty(0, dtype=torch.long), torch.empty(0, dtype=torch.long)
-    return torch.cat(zs), torch.cat(labels), torch.cat(indices)

@@ -22,12 +22,11 @@ from typing import Any, Union
 import yaml
 
 from mgmrn.bounds import require
+from mgmrn.config.evaluation import EvalConfig
+from mgmrn.config.training import LossConfig, TrainConfig
 from mgmrn.data.config import DataConfig
-from mgmrn.engine.config import EvalConfig, TrainConfig
-from mgmrn.engine.losses import LossConfig
 from mgmrn.errors import UserError
 from mgmrn.models.config import ModelConfig
-
 
 INT_LIMIT = 2**53  # the largest integer a config value may be (exact as a float, in JSON too)
 SEED_LIMIT = 2**32  # seeds lie in [0, 2**32): per-epoch seeds derived from them fit in 64 bits

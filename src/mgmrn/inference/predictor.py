@@ -13,11 +13,11 @@ from mgmrn.config import Config, from_dict
 from mgmrn.data.images import load_batches, read_image
 from mgmrn.data.semantics import SemanticsNormalizer, check_semantics
 from mgmrn.data.transforms import build_transforms
-from mgmrn.engine.checkpoint import load_checkpoint
-from mgmrn.engine.precision import autocast
 from mgmrn.errors import UserError
 from mgmrn.models.mgmrn import MgMRN
 from mgmrn.models.scoring import fused_scores
+from mgmrn.runtime.precision import autocast
+from mgmrn.storage.checkpoint import load_checkpoint
 
 
 def model_from_checkpoint(state: dict[str, Any]) -> tuple[MgMRN, Config]:
@@ -57,7 +57,7 @@ class Predictor:
     (:meth:`use_classes`) are all new to the model and get no gamma.
 
     Probabilities are the softmax of the ranking scores divided by the run's ``temperature``,
-    fitted on validation (:mod:`mgmrn.engine.confidence`); classes given by attributes share
+    fitted on validation (:mod:`mgmrn.evaluation.confidence`); classes given by attributes share
     it, having no validation of their own. A run saved without one (before temperatures were
     fitted, or trained without validation) keeps T = 1, the plain softmax, and says so in
     ``note``.

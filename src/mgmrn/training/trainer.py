@@ -25,19 +25,19 @@ from torch import nn
 
 from mgmrn.config import Config, absolute_paths, save_config, to_dict
 from mgmrn.data.build import RANK_SEED_STEP, ZSLData, build_data
-from mgmrn.engine.checkpoint import LAST, SELECTED, load_checkpoint, save_checkpoint
-from mgmrn.engine.confidence import fit_on_split
-from mgmrn.engine.distributed import barrier, init_distributed, is_main
-from mgmrn.engine.evaluate import Evaluator, evaluate_checkpoint_model
-from mgmrn.engine.inputs import InputSource, Inputs
-from mgmrn.engine.loop import train_epoch
-from mgmrn.engine.losses import Criterion
-from mgmrn.engine.metrics import Calibration, stage_gammas, stage_metrics
-from mgmrn.engine.optim import build_optimizer, set_learning_rates
-from mgmrn.engine.rundir import RunFolder
-from mgmrn.engine.step import Stepper
 from mgmrn.errors import UserError
+from mgmrn.evaluation.confidence import fit_on_split
+from mgmrn.evaluation.evaluate import Evaluator, evaluate_checkpoint_model
+from mgmrn.evaluation.metrics import Calibration, stage_gammas, stage_metrics
 from mgmrn.models.mgmrn import MgMRN
+from mgmrn.runtime.distributed import barrier, init_distributed, is_main
+from mgmrn.runtime.inputs import Inputs, InputSource
+from mgmrn.storage.checkpoint import LAST, SELECTED, load_checkpoint, save_checkpoint
+from mgmrn.storage.rundir import RunFolder
+from mgmrn.training.loop import train_epoch
+from mgmrn.training.losses import Criterion
+from mgmrn.training.optim import build_optimizer, set_learning_rates
+from mgmrn.training.step import Stepper
 from mgmrn.utils.io import atomic_open, write_json
 from mgmrn.utils.progress import expect_later_epochs
 

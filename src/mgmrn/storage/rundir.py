@@ -17,8 +17,8 @@ import tempfile
 from pathlib import Path
 from typing import IO
 
-from mgmrn.engine.checkpoint import LAST, SELECTED
 from mgmrn.errors import UserError
+from mgmrn.storage.checkpoint import LAST, SELECTED
 
 LOCK = ".lock"
 # what a run writes (besides the lock): mgmrn train, and mgmrn report's default output

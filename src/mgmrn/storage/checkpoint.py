@@ -12,7 +12,10 @@ from mgmrn.config import from_dict, upgrade_saved
 from mgmrn.errors import UserError
 from mgmrn.models.mgmrn import MgMRN
 from mgmrn.utils.io import save_torch
-from mgmrn.utils.paths import LAST as LAST, SELECTED as SELECTED, resolve_checkpoint  # re-exported
+from mgmrn.utils.paths import LAST as LAST  # re-exported
+from mgmrn.utils.paths import SELECTED as SELECTED
+from mgmrn.utils.paths import resolve_checkpoint
+
 # what every checkpoint holds (a model's weights and all a prediction needs besides them)
 REQUIRED = ("config", "model", "classes", "attributes", "attribute_names", "seen", "unseen")
 

@@ -47,11 +47,12 @@ from typing import TYPE_CHECKING, Any, NamedTuple, Optional, Sequence
 
 import numpy as np
 
-from mgmrn.engine.config import EvalConfig
 from mgmrn.errors import UserError
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # the config package imports data and models, not needed to compute metrics
     import torch
+
+    from mgmrn.config.evaluation import EvalConfig
 
 CALIBRATIONS = ("val", "test-sweep", "fixed")
 

@@ -2,21 +2,38 @@
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Callable, Iterable
 
 import torch
 from torch import Tensor, nn
 
 from mgmrn.config import Config
 from mgmrn.data.build import ZSLData
-from mgmrn.engine.confidence import probability_report
-from mgmrn.engine.distributed import gather_rows
-from mgmrn.engine.inputs import InputSource, Inputs, Samples
-from mgmrn.engine.loop import predict_attributes
-from mgmrn.engine.metrics import Calibration, stage_metrics
-from mgmrn.engine.precision import autocast
+from mgmrn.evaluation.confidence import probability_report
+from mgmrn.evaluation.metrics import Calibration, stage_metrics
 from mgmrn.models.scoring import stage_scores
+from mgmrn.runtime.distributed import gather_rows
+from mgmrn.runtime.inputs import Batch, Inputs, InputSource, Samples
+from mgmrn.runtime.precision import autocast
+from mgmrn.utils.progress import progress
+
+
+@torch.no_grad()
+def predict_attributes(model: nn.Module, batches: Iterable[Batch],
+                       autocast: Callable[[], contextlib.AbstractContextManager],
+                       desc: str = "eval") -> tuple[Tensor, Tensor, Tensor]:
+    """Per-stage attribute predictions over fixed-order batches: z (N, L, A), labels, indices."""
+    zs, labels, indices = [], [], []
+    for inputs, y, idx in progress(batches, desc):
+        with autocast():
+            zs.append(model(inputs).float().cpu())
+        labels.append(torch.as_tensor(y))
+        indices.append(torch.as_tensor(idx))
+    if not zs:  # an empty DDP shard, or every image skipped as unreadable
+        return torch.empty(0), torch.empty(0, dtype=torch.long), torch.empty(0, dtype=torch.long)
+    return torch.cat(zs), torch.cat(labels), torch.cat(indices)
 
 
 @dataclass
@@ -62,7 +79,7 @@ def evaluate_checkpoint_model(
 ) -> dict[str, Any]:
     """Test metrics (fused and per stage) under ``eval.*``; ``gamma``, ``temperature`` and each
     stage's gamma: the ones chosen on validation (``probabilities``: how well the temperature serves, with the
-    metrics' gamma, :func:`mgmrn.engine.confidence.probability_report`)."""
+    metrics' gamma, :func:`mgmrn.evaluation.confidence.probability_report`)."""
     scores, labels = run_evaluator(model, inputs, data, cfg, device).scores(data.test_seen, data.test_unseen, "test")
     return checkpoint_metrics(scores, labels, data, cfg, gamma, temperature, stage_val_gammas)
 

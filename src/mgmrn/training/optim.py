@@ -6,7 +6,7 @@ import math
 
 import torch
 
-from mgmrn.engine.config import TrainConfig
+from mgmrn.config.training import TrainConfig
 from mgmrn.models.mgmrn import MgMRN
 
 

@@ -20,11 +20,16 @@ from mgmrn.config import Config
 from mgmrn.data.build import ZSLData, make_batch_sampler, make_loader
 from mgmrn.data.config import DataConfig
 from mgmrn.data.transforms import build_transforms
-from mgmrn.engine.cache import CachedMaps, FeatureCache, cache_key, images_fingerprint
-from mgmrn.engine.distributed import barrier, is_main, rank_and_world, shard
 from mgmrn.errors import UserError
 from mgmrn.models.backbone import BackbonePyramid, PooledFeatures
 from mgmrn.models.mgmrn import MgMRN
+from mgmrn.runtime.distributed import barrier, is_main, rank_and_world, shard
+from mgmrn.storage.feature_cache import (
+    CachedMaps,
+    FeatureCache,
+    cache_key,
+    images_fingerprint,
+)
 from mgmrn.utils.cache_dirs import feature_cache_dir
 
 Samples = Sequence[tuple[str, int]]

@@ -1,34 +1,18 @@
-"""The training loss, Eq. (11)-(13), its configuration (``loss.*``) and the criterion of a phase."""
+"""The training loss, Eq. (11)-(13) (configured by ``loss.*``: ``config/training.py``), and the criterion of a phase."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Sequence
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from mgmrn.bounds import FLOAT32_MAX, require
+from mgmrn.config.training import LossConfig
 from mgmrn.models.scoring import stage_scores
 
 if TYPE_CHECKING:
     from mgmrn.config import Config
-
-
-@dataclass
-class LossConfig:
-    """Eq. (11)-(13)."""
-
-    ar_weight: float = 1.0  # weight of Eq. 12 (paper 1; reference code 0.1)
-    ar_normalize: bool = False  # L2-normalise prediction and target before Eq. 12 (reference)
-    # weight of a self-calibration term (not in the paper: TransZero's L_SC): -mean log p_u over
-    # the classes without training images (their attribute vectors only), p the softmax over all
-    sc_weight: float = 0.0
-
-    def __post_init__(self) -> None:
-        for key in ("ar_weight", "sc_weight"):
-            require(f"loss.{key}", getattr(self, key), 0.0, FLOAT32_MAX)
 
 
 def semantic_cross_entropy(logits: Tensor, targets: Tensor) -> Tensor:

@@ -8,8 +8,8 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from mgmrn.engine.precision import amp_dtype, autocast
 from mgmrn.errors import UserError
+from mgmrn.runtime.precision import amp_dtype, autocast
 
 
 class Stepper:

@@ -1,0 +1,1 @@
+"""Evaluation: ZSL/GZSL metrics, calibrated stacking and probability calibration, scoring sample lists."""

@@ -1,0 +1,1 @@
+"""Run storage: checkpoints, run folders and their lock, the feature cache."""
