@@ -10,7 +10,7 @@ import pytest
 import torch
 from PIL import Image
 
-from mgmrn.data.build import build_transforms, make_batch_sampler, make_loader
+from mgmrn.data.build import Sampling, build_transforms, make_batch_sampler, make_loader
 from mgmrn.data.config import DataConfig
 from mgmrn.data.images import check_images, read_image
 from mgmrn.data.samplers import EpisodicBatchSampler, RandomBatchSampler
@@ -97,13 +97,13 @@ def test_test_batches_keep_order() -> None:
 
 def test_loaders(samples: list[tuple[str, int]]) -> None:
     transform = build_transforms(16, MEAN, STD, train=True)
-    loader = make_loader(samples, transform, 4, train=True, seed=3)
+    loader = make_loader(samples, transform, 4, train=True, sampling=Sampling(seed=3))
     images, labels, indices = next(iter(loader))
     assert images.shape == (4, 3, 16, 16) and labels.dtype == torch.int64
     assert [samples[i][1] for i in indices.tolist()] == labels.tolist()
     assert len(loader) == 3
-    episodic = make_loader(samples, transform, 4, train=True, sampler="episodic", ways=2, shots=3,
-                           batches_per_epoch=2)
+    episodic = make_loader(samples, transform, 4, train=True,
+                           sampling=Sampling("episodic", ways=2, shots=3, batches_per_epoch=2))
     for _, labels, _ in episodic:
         assert sorted(Counter(labels.tolist()).values()) == [3, 3]
     test = make_loader(samples, build_transforms(16, MEAN, STD, train=False), 5, train=False)

@@ -9,7 +9,7 @@ import torch
 import torch.nn.functional as F
 
 from mgmrn.models.rfm import RegionFeatureMining, region_assignments
-from mgmrn.models.scab import SpatialChannelAttention
+from mgmrn.models.scab import AttentionMasks, SpatialChannelAttention
 from mgmrn.models.scoring import fused_scores, stage_scores
 from mgmrn.models.vsd import VisualSemanticDecoder
 from mgmrn.training.losses import (
@@ -98,7 +98,7 @@ def test_eq2_region_pooling_naive_and_all_parameters_get_gradient():
 @pytest.mark.parametrize("spatial_mask", ["single", "channel"])
 def test_eq3_to_7_scab(spatial_mask):
     C, H, W = 8, 4, 4
-    block = SpatialChannelAttention(C, 2, spatial_mask=spatial_mask, kernel=3, reduction=2).double()
+    block = SpatialChannelAttention(C, 2, masks=AttentionMasks(spatial_mask, 3, 2)).double()
     g = torch.randn(2, C, H, W, dtype=torch.float64)
     coarse = [torch.randn(2, C, H, W, dtype=torch.float64) for _ in range(2)]
     tokens = block(g, coarse)
@@ -133,8 +133,8 @@ def test_eq3_to_7_scab(spatial_mask):
 def test_scab_tokens_added_to_the_stage_tokens():
     """``tokens="add"``: the HW tokens g + u_hat instead of Eq. 7's 2HW [g; u_hat]."""
     torch.manual_seed(0)
-    concat = SpatialChannelAttention(6, 2, kernel=3, reduction=2).double()
-    add = SpatialChannelAttention(6, 2, kernel=3, reduction=2, tokens="add").double()
+    concat = SpatialChannelAttention(6, 2, masks=AttentionMasks(kernel=3, reduction=2)).double()
+    add = SpatialChannelAttention(6, 2, masks=AttentionMasks(kernel=3, reduction=2), tokens="add").double()
     add.load_state_dict(concat.state_dict())
     g = torch.randn(2, 6, 3, 3, dtype=torch.float64)
     coarse = [torch.randn(2, 6, 3, 3, dtype=torch.float64) for _ in range(2)]

@@ -8,16 +8,15 @@ from pathlib import Path
 import mgmrn
 
 SRC = Path(mgmrn.__file__).parent
-CHECKED = ("training", "evaluation", "inference", "storage", "runtime")  # the parts checked
 
 
 def functions() -> list[tuple[str, ast.FunctionDef | ast.AsyncFunctionDef]]:
-    """Every function and method (nested ones too) of the checked parts, with its place."""
+    """Every function and method (nested ones too) of the package, with its place."""
     found = []
-    for path in sorted(p for part in CHECKED for p in (SRC / part).glob("*.py")):
+    for path in sorted(SRC.rglob("*.py")):
         for node in ast.walk(ast.parse(path.read_text(), str(path))):
             if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
-                found.append((f"{path.name}:{node.lineno} {node.name}", node))
+                found.append((f"{path.relative_to(SRC)}:{node.lineno} {node.name}", node))
     return found
 
 
@@ -34,7 +33,8 @@ def parameters(node: ast.FunctionDef | ast.AsyncFunctionDef) -> int:
 
 def test_no_function_is_longer_than_50_lines_or_takes_more_than_8_parameters():
     found = functions()
-    assert len(found) > 50  # the walk sees the code
+    places = {name.split("/")[0] for name, _ in found}
+    assert {"cli", "data", "models", "training", "serve", "viz", "utils"} <= places  # the walk sees every part
     assert [name for name, node in found if lines(node) > 50] == []
     assert [name for name, node in found if parameters(node) > 8] == []
 

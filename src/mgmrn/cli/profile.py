@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import argparse
 import json
+from typing import TYPE_CHECKING, Any
 
 from mgmrn.cli.common import add_config_arguments
+
+if TYPE_CHECKING:
+    from mgmrn.config import Config
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -20,9 +24,21 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from mgmrn.config import load_config
+
+    cfg = load_config(args.config, args.overrides)
+    report = measure(cfg, args)
+    if args.json:
+        print(json.dumps(report))
+    else:
+        print_report(report, cfg, args)
+    return 0
+
+
+def measure(cfg: Config, args: argparse.Namespace) -> dict[str, Any]:
+    """The profile of ``cfg``'s model: FLOPs and parameters, and CPU timings unless ``--iters 0``."""
     import torch
 
-    from mgmrn.config import load_config
     from mgmrn.runtime.precision import precision_name
     from mgmrn.training.profile import (
         build_for_profile,
@@ -32,8 +48,7 @@ def run(args: argparse.Namespace) -> int:
         throughput,
     )
 
-    cfg = load_config(args.config, args.overrides)
-    report: dict[str, object] = {
+    report: dict[str, Any] = {
         "backbone": cfg.model.backbone,
         "variant": cfg.model.variant,
         "head_design": cfg.model.head_design,
@@ -42,7 +57,7 @@ def run(args: argparse.Namespace) -> int:
         "flop_batch": args.batch,
     }
     report.update(flops_per_image(cfg, args.attributes, args.word_dim, args.batch))
-    report["head_ratio"] = report["head_gflops"] / report["backbone_gflops"]  # type: ignore[operator]
+    report["head_ratio"] = report["head_gflops"] / report["backbone_gflops"]
     model = build_for_profile(cfg, args.attributes, args.word_dim)
     report.update(parameter_counts(model))
     if args.iters > 0:
@@ -54,9 +69,11 @@ def run(args: argparse.Namespace) -> int:
         frozen = cfg.train.freeze_backbone
         report["precision_step"] = "heads on stage maps" if frozen else "whole model"
         report.update(precision_steps(model, cfg.data.image_size, args.speed_batch, args.iters, frozen))
-    if args.json:
-        print(json.dumps(report))
-        return 0
+    return report
+
+
+def print_report(report: dict[str, Any], cfg: Config, args: argparse.Namespace) -> None:
+    """``report`` as lines of text."""
     print(f"model      {cfg.model.backbone}  variant={cfg.model.variant}  head_design={cfg.model.head_design}  "
           f"L={cfg.model.stages}  {cfg.data.image_size}x{cfg.data.image_size}")
     print(f"params     {report['params'] / 1e6:.2f} M  (backbone {report['backbone_params'] / 1e6:.2f} M, "
@@ -72,4 +89,3 @@ def run(args: argparse.Namespace) -> int:
         print(f"precision  train.amp={cfg.train.amp} runs in {report['precision']} on this CPU; training step "
               f"({report['precision_step']}, batch {args.speed_batch}) "
               f"float32 {report['train_float32_img_s']:.2f} img/s, bf16 {report['train_bfloat16_img_s']:.2f} img/s")
-    return 0

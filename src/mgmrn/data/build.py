@@ -36,7 +36,7 @@ RANK_SEED_STEP = 1_000_003  # seed offset between DDP processes' augmentation st
 
 __all__ = [
     "ZSLData", "ValSplit", "ZSLLoader", "ClassIndexMap", "build_data", "make_loader",
-    "make_batch_sampler", "build_transforms", "class_index_map", "synthetic_dataset",
+    "make_batch_sampler", "Sampling", "build_transforms", "class_index_map", "synthetic_dataset",
 ]
 
 log = logging.getLogger(__name__)
@@ -196,41 +196,49 @@ class ZSLLoader(DataLoader):
                 yield images, labels, indices
 
 
+@dataclass(frozen=True)
+class Sampling:
+    """How training batches are drawn: seeded ``random`` batches, or ``episodic`` ones of
+    ``ways`` x ``shots``; ``batches_per_epoch`` 0 means about one pass. They are shared out
+    over ``world`` DDP processes, of which this one is ``rank``."""
+
+    sampler: str = "random"
+    ways: int = 8
+    shots: int = 2
+    batches_per_epoch: int = 0
+    seed: int = 0
+    rank: int = 0
+    world: int = 1
+
+
 def make_batch_sampler(labels: Sequence[int], batch_size: int, *, train: bool,
-                       sampler: str = "random", ways: int = 8, shots: int = 2,
-                       batches_per_epoch: int = 0, seed: int = 0,
-                       rank: int = 0, world: int = 1) -> Iterable[list[int]]:
-    """Batches of indices into ``labels``' samples (see :func:`make_loader`); training
-    batches are shared out over ``world`` DDP processes."""
+                       sampling: Sampling = Sampling()) -> Iterable[list[int]]:
+    """Batches of indices into ``labels``' samples (see :func:`make_loader`)."""
     if not train:
         return BatchSampler(SequentialSampler(range(len(labels))), batch_size, drop_last=False)
-    if sampler == "episodic":
-        batches: Any = EpisodicBatchSampler(labels, ways, shots, batches_per_epoch, seed)
-    elif sampler == "random":
-        batches = RandomBatchSampler(len(labels), batch_size, batches_per_epoch, seed)
+    s = sampling
+    if s.sampler == "episodic":
+        batches: Any = EpisodicBatchSampler(labels, s.ways, s.shots, s.batches_per_epoch, s.seed)
+    elif s.sampler == "random":
+        batches = RandomBatchSampler(len(labels), batch_size, s.batches_per_epoch, s.seed)
     else:
-        raise ValueError(f"sampler must be random or episodic, got '{sampler}'")
-    return RankBatches(batches, rank, world) if world > 1 else batches
+        raise ValueError(f"sampler must be random or episodic, got '{s.sampler}'")
+    return RankBatches(batches, s.rank, s.world) if s.world > 1 else batches
 
 
 def make_loader(samples: list[Sample], transform: Callable[[Any], torch.Tensor], batch_size: int,
-                *, train: bool, sampler: str = "random", ways: int = 8, shots: int = 2,
-                batches_per_epoch: int = 0, seed: int = 0, workers: int = 0,
-                on_corrupt: str = "stop", rank: int = 0, world: int = 1) -> ZSLLoader:
+                *, train: bool, sampling: Sampling = Sampling(), workers: int = 0,
+                on_corrupt: str = "stop") -> ZSLLoader:
     """A loader of ``(images, labels, indices)`` over ``samples``.
 
-    Training: seeded ``random`` batches of ``batch_size`` or ``episodic`` batches of
-    ``ways`` x ``shots``; ``batches_per_epoch`` 0 means about one pass. Test (``train=False``):
+    Training: batches of ``batch_size`` drawn as ``sampling`` says. Test (``train=False``):
     every sample once, in the given order. ``indices`` index ``samples``.
     """
-    batches = make_batch_sampler(
-        [label for _, label in samples], batch_size, train=train, sampler=sampler, ways=ways,
-        shots=shots, batches_per_epoch=batches_per_epoch, seed=seed, rank=rank, world=world,
-    )
+    batches = make_batch_sampler([label for _, label in samples], batch_size, train=train, sampling=sampling)
     return ZSLLoader(
         ImageDataset(samples, transform), batch_sampler=batches, num_workers=workers,
         pin_memory=torch.cuda.is_available(),
         # each DDP process draws its own crops and flips (rank 0: the single-process draws)
-        generator=torch.Generator().manual_seed(seed + RANK_SEED_STEP * rank),
+        generator=torch.Generator().manual_seed(sampling.seed + RANK_SEED_STEP * sampling.rank),
         on_corrupt=on_corrupt,
     )

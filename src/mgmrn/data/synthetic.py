@@ -279,19 +279,8 @@ def _render(combo: Combo, cfg: SyntheticConfig, rng: np.random.Generator) -> np.
     """One ``image_size`` x ``image_size`` RGB image (uint8) of class ``combo``."""
     shape, size, texture, head = (values[i] for values, i in zip(GROUPS.values(), combo))
     side = cfg.image_size * _SUPERSAMPLE
-
-    # Background brightness in [0.05, 0.95], at least 0.25 away from the body's.
     body_value = rng.uniform(0.35, 0.85)
-    below, above = body_value - 0.3, max(0.0, 0.7 - body_value)
-    u = rng.uniform(0, below + above)
-    bg_value = 0.05 + u if u < below else body_value + 0.25 + (u - below)
-    img = Image.new("RGB", (side, side), _muted(rng, bg_value))
-    draw = ImageDraw.Draw(img)
-    for _ in range(rng.integers(0, cfg.distractors + 1)):
-        r = rng.uniform(0.03, 0.07) * side
-        cx, cy = rng.uniform(r, side - r, size=2)
-        kind = GROUPS["shape"][rng.integers(len(GROUPS["shape"]))]
-        _draw_shape(draw, kind, cx, cy, r, _muted(rng, rng.uniform(0.1, 0.95)))
+    img = _background(body_value, side, cfg.distractors, rng)
 
     # Body: placed so that body and head stay inside the image.
     r = _BODY_RADIUS[size] * side * rng.uniform(0.93, 1.07)
@@ -300,24 +289,59 @@ def _render(combo: Combo, cfg: SyntheticConfig, rng: np.random.Generator) -> np.
     cx, cy = rng.uniform(margin, side - margin, size=2)
     mask = Image.new("L", (side, side), 0)
     _draw_shape(ImageDraw.Draw(mask), shape, cx, cy, r, 255)
+    _paint_body(img, mask, body_value, texture, rng)
+    _draw_head(img, mask, (cx, cy, r), hr, _HEAD_RGB[head], rng)
+
+    small = np.asarray(img.reduce(_SUPERSAMPLE), dtype=np.float32)
+    small = small + rng.normal(0.0, _NOISE_STD, size=small.shape)
+    return np.clip(np.round(small), 0, 255).astype(np.uint8)
+
+
+def _background(body_value: float, side: int, distractors: int, rng: np.random.Generator) -> Image.Image:
+    """A ``side`` x ``side`` background of brightness in [0.05, 0.95], at least 0.25 away from
+    ``body_value``, with 0..``distractors`` clutter shapes."""
+    below, above = body_value - 0.3, max(0.0, 0.7 - body_value)
+    u = rng.uniform(0, below + above)
+    bg_value = 0.05 + u if u < below else body_value + 0.25 + (u - below)
+    img = Image.new("RGB", (side, side), _muted(rng, bg_value))
+    draw = ImageDraw.Draw(img)
+    for _ in range(rng.integers(0, distractors + 1)):
+        r = rng.uniform(0.03, 0.07) * side
+        cx, cy = rng.uniform(r, side - r, size=2)
+        kind = GROUPS["shape"][rng.integers(len(GROUPS["shape"]))]
+        _draw_shape(draw, kind, cx, cy, r, _muted(rng, rng.uniform(0.1, 0.95)))
+    return img
+
+
+def _paint_body(img: Image.Image, mask: Image.Image, body_value: float, texture: str,
+                rng: np.random.Generator) -> None:
+    """Paint the body (where ``mask`` is set) in a muted colour of brightness ``body_value``,
+    plain or with ``texture`` (stripes or dots) at a random angle and phase."""
+    side = img.width
     body = _muted(rng, body_value)
     angle, phase_u, phase_v = rng.uniform(0, 2 * np.pi), rng.uniform(), rng.uniform()
     if texture == "plain":
         img.paste(body, (0, 0, side, side), mask)
+        return
+    yy, xx = np.mgrid[0:side, 0:side].astype(np.float32) / (_TEXTURE_PERIOD * side)
+    u = (xx * np.cos(angle) + yy * np.sin(angle) + phase_u) % 1.0
+    if texture == "stripes":
+        marks = u < 0.5
     else:
-        yy, xx = np.mgrid[0:side, 0:side].astype(np.float32) / (_TEXTURE_PERIOD * side)
-        u = (xx * np.cos(angle) + yy * np.sin(angle) + phase_u) % 1.0
-        if texture == "stripes":
-            marks = u < 0.5
-        else:
-            v = (yy * np.cos(angle) - xx * np.sin(angle) + phase_v) % 1.0
-            marks = (u - 0.5) ** 2 + (v - 0.5) ** 2 < 0.3**2
-        base = np.array(body, dtype=np.float32)
-        ink = base * 0.45 if body_value > 0.55 else base + (255 - base) * 0.55
-        pixels = np.where(marks[..., None], ink, base).astype(np.uint8)
-        img.paste(Image.fromarray(pixels), (0, 0), mask)
+        v = (yy * np.cos(angle) - xx * np.sin(angle) + phase_v) % 1.0
+        marks = (u - 0.5) ** 2 + (v - 0.5) ** 2 < 0.3**2
+    base = np.array(body, dtype=np.float32)
+    ink = base * 0.45 if body_value > 0.55 else base + (255 - base) * 0.55
+    pixels = np.where(marks[..., None], ink, base).astype(np.uint8)
+    img.paste(Image.fromarray(pixels), (0, 0), mask)
 
-    # Head: a small disc on the body's outline, on a random side, sticking out.
+
+def _draw_head(img: Image.Image, mask: Image.Image, body: tuple[float, float, float], hr: float,
+               rgb: tuple[int, int, int], rng: np.random.Generator) -> None:
+    """The head: a disc of radius ``hr`` and colour near ``rgb`` on the outline of the body
+    (``mask``; centre and radius ``body``), on a random side, sticking out."""
+    cx, cy, r = body
+    side = img.width
     direction = rng.uniform(0, 2 * np.pi)
     steps = np.arange(0, 1.5 * r, 0.5)
     xs = np.clip(np.round(cx + steps * np.cos(direction)).astype(int), 0, side - 1)
@@ -325,9 +349,5 @@ def _render(combo: Combo, cfg: SyntheticConfig, rng: np.random.Generator) -> np.
     inside = np.asarray(mask)[ys, xs] > 127
     edge = steps[np.nonzero(inside)[0].max()] + 0.4 * hr
     hx, hy = cx + edge * np.cos(direction), cy + edge * np.sin(direction)
-    colour = tuple(int(c) for c in np.clip(np.array(_HEAD_RGB[head]) + rng.integers(-20, 21, size=3), 0, 255))
-    draw.ellipse((hx - hr, hy - hr, hx + hr, hy + hr), fill=colour)
-
-    small = np.asarray(img.reduce(_SUPERSAMPLE), dtype=np.float32)
-    small = small + rng.normal(0.0, _NOISE_STD, size=small.shape)
-    return np.clip(np.round(small), 0, 255).astype(np.uint8)
+    colour = tuple(int(c) for c in np.clip(np.array(rgb) + rng.integers(-20, 21, size=3), 0, 255))
+    ImageDraw.Draw(img).ellipse((hx - hr, hy - hr, hx + hr, hy + hr), fill=colour)

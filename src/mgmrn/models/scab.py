@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 from torch import Tensor, nn
 
@@ -13,12 +15,22 @@ def flatten_tokens(x: Tensor) -> Tensor:
     return x.flatten(2).transpose(1, 2)
 
 
+@dataclass(frozen=True)
+class AttentionMasks:
+    """SCAB's masks: the spatial mask's output channels (``"single"`` or ``"channel"``) and
+    its kernel k, Eq. (4); the channel mask's reduction r, Eq. (5)."""
+
+    spatial: str = "single"
+    kernel: int = 3
+    reduction: int = 16
+
+
 class SpatialChannelAttention(nn.Module):
     """Fuse coarser stages into one stage and return its 2HW tokens.
 
     Eq. (3): ``s = G(concat[coarser g])`` with G a 1x1 convolution (a fully connected layer
     per position). Eq. (4): spatial mask ``a_s = sigmoid(v * s)``, v a k x k convolution with
-    one output channel (``spatial_mask="single"``) or C (``"channel"``, reference code).
+    one output channel (``masks.spatial="single"``) or C (``"channel"``, reference code).
     Eq. (5): channel mask ``a_c = sigmoid(W2 relu(W1 GAP(s)))`` with W1: C -> C/r.
     Eq. (6): ``u_hat = s * (a_s x a_c)``. Eq. (7): tokens = [flatten(g), flatten(u_hat)]
     (``tokens="concat"``, 2HW tokens); ``tokens="add"`` (not in the paper) gives the HW
@@ -35,9 +47,7 @@ class SpatialChannelAttention(nn.Module):
         sources: int,
         *,
         attention: bool = True,
-        spatial_mask: str = "single",
-        kernel: int = 3,
-        reduction: int = 16,
+        masks: AttentionMasks = AttentionMasks(),
         detach_sources: bool = False,
         tokens: str = "concat",
         drop: float = 0.0,
@@ -49,9 +59,9 @@ class SpatialChannelAttention(nn.Module):
         self.fuse = Pointwise(channels * sources, channels)  # G_l, Eq. (3)
         self.attention = attention
         if attention:
-            out = 1 if spatial_mask == "single" else channels
-            self.spatial = nn.Conv2d(channels, out, kernel, padding=kernel // 2)  # v_l^s, Eq. (4)
-            hidden = max(1, channels // reduction)
+            out = 1 if masks.spatial == "single" else channels
+            self.spatial = nn.Conv2d(channels, out, masks.kernel, padding=masks.kernel // 2)  # v_l^s, Eq. (4)
+            hidden = max(1, channels // masks.reduction)
             self.channel = nn.Sequential(  # W1, delta, W2 of Eq. (5)
                 nn.Linear(channels, hidden), nn.ReLU(inplace=True), nn.Linear(hidden, channels)
             )

@@ -11,7 +11,7 @@ from torch import Tensor, nn
 from mgmrn.models.common import PositionNorm, ToCommonShape
 from mgmrn.models.config import ModelConfig
 from mgmrn.models.rfm import RegionFeatureMining
-from mgmrn.models.scab import SpatialChannelAttention, flatten_tokens
+from mgmrn.models.scab import AttentionMasks, SpatialChannelAttention, flatten_tokens
 from mgmrn.models.vsd import VisualSemanticDecoder
 
 
@@ -51,9 +51,11 @@ class StageHead(nn.Module):
                 channels,
                 sources,
                 attention=cfg.variant == "full",
-                spatial_mask=str(cfg.resolved("spatial_mask")),
-                kernel=cfg.spatial_kernel,
-                reduction=int(cfg.resolved("channel_reduction")),  # type: ignore[arg-type]
+                masks=AttentionMasks(
+                    str(cfg.resolved("spatial_mask")),
+                    cfg.spatial_kernel,
+                    int(cfg.resolved("channel_reduction")),  # type: ignore[arg-type]
+                ),
                 detach_sources=bool(cfg.resolved("detach_coarse")),
                 tokens=cfg.fusion_tokens,
                 drop=cfg.fusion_drop,

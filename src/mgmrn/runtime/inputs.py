@@ -17,7 +17,7 @@ from torch import Tensor
 from torch.utils.data import DataLoader
 
 from mgmrn.config import Config
-from mgmrn.data.build import ZSLData, make_batch_sampler, make_loader
+from mgmrn.data.build import Sampling, ZSLData, make_batch_sampler, make_loader
 from mgmrn.data.config import DataConfig
 from mgmrn.data.transforms import build_transforms
 from mgmrn.errors import UserError
@@ -54,12 +54,11 @@ class Batching:
         t = cfg.train
         return cls(cfg.data, t.max_batches, t.workers, cfg.eval.batch_size, device, t.channels_last)
 
-    def sampler_args(self, seed: int) -> dict[str, Any]:
-        """Keyword arguments of a training batch sampler (seeded; shared out over DDP processes)."""
+    def sampling(self, seed: int) -> Sampling:
+        """How a training batch sampler draws (seeded; shared out over DDP processes)."""
         d = self.data
         rank, world = rank_and_world()
-        return dict(sampler=d.sampler, ways=d.ways, shots=d.shots, batches_per_epoch=self.max_batches,
-                    seed=seed, rank=rank, world=world)
+        return Sampling(d.sampler, d.ways, d.shots, self.max_batches, seed, rank, world)
 
 
 class Batches:
@@ -120,7 +119,7 @@ class ImageSource(_Source):
         """One epoch's training batches (seeded: resumable)."""
         b, d = self.batching, self.batching.data
         loader = make_loader(list(samples), self.transform(train=True), d.batch_size, train=True,
-                             workers=b.workers, on_corrupt=d.on_corrupt, **b.sampler_args(seed))
+                             sampling=b.sampling(seed), workers=b.workers, on_corrupt=d.on_corrupt)
         return Batches(loader, b.device, b.channels_last)
 
     def _eval_loader(self, samples: Samples) -> DataLoader:
@@ -147,7 +146,7 @@ class CachedSource(_Source):
         """One epoch's training batches (seeded: resumable)."""
         b = self.batching
         samples = [s for s in samples if self.readable(s[0])]
-        sampler = make_batch_sampler([y for _, y in samples], b.data.batch_size, train=True, **b.sampler_args(seed))
+        sampler = make_batch_sampler([y for _, y in samples], b.data.batch_size, train=True, sampling=b.sampling(seed))
         return Batches(DataLoader(self._maps(samples), batch_sampler=sampler), b.device, b.channels_last)
 
     def _eval_loader(self, samples: Samples) -> DataLoader:
