@@ -41,7 +41,7 @@ def tiny_run(preset: str, folder: Path) -> Path:
         return run
     overrides = [
         "data.format=folder", f"data.root={cub_shaped_set(folder / 'data')}",
-        f"train.cache_dir={folder / 'features'}", "data.val_classes=0.25", "train.epochs=1", "train.refit=false",
+        f"train.feature_cache_dir={folder / 'features'}", "data.val_classes=0.25", "train.epochs=1", "train.refit=false",
     ]
     subprocess.run([*MGMRN, "train", preset, "--output", str(run), "--overwrite", "--set", *overrides],
                    check=True, stdout=subprocess.DEVNULL)

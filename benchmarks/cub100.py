@@ -12,7 +12,7 @@ Rows (groups, pick with ``--groups``):
   ``region`` pooling).
 * ``stages``: the full model with L in ``--L`` (L = 3, the preset's, is the ``full`` row).
 * ``prototypes``: the full model with N_p in ``--np`` (N_p = 5, the preset's, is ``full``).
-* ``options``: ``model.head_design=reference`` and ``train.schedule=per-stage``.
+* ``options``: ``model.head_design=reference`` and ``train.stage_updates=per-stage``.
 * ``finetune``: the full model trained end to end from the pretrained backbone (images with
   the training augmentation instead of cached maps; backbone lr 1e-4, heads 1e-3, AdamW,
   cosine), in epoch counts that fit a CPU: 5 epochs from random heads (BatchNorm on batch
@@ -102,7 +102,7 @@ def rows_for(group: str, args: argparse.Namespace) -> list[tuple[str, list[str]]
     if group == "options":
         return [
             ("full, reference head design", ["model.variant=full", "model.head_design=reference"]),
-            ("full, per-stage schedule", ["model.variant=full", "train.schedule=per-stage"]),
+            ("full, per-stage schedule", ["model.variant=full", "train.stage_updates=per-stage"]),
         ]
     raise SystemExit(f"unknown group {group}")
 

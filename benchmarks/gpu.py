@@ -38,7 +38,7 @@ ATTRIBUTES, WORD_DIM, SEEN = 312, 300, 150
 def measure(args: argparse.Namespace, row: str, device: torch.device) -> dict[str, float]:
     design = "reference" if row.startswith("reference") else "paper"
     schedule = "per-stage" if row.endswith("per-stage") else "joint"
-    overrides = [f"model.head_design={design}", f"train.schedule={schedule}", f"data.image_size={args.size}"]
+    overrides = [f"model.head_design={design}", f"train.stage_updates={schedule}", f"data.image_size={args.size}"]
     cfg = load_config(args.preset, overrides + list(args.set))
     torch.manual_seed(0)
     model = build_for_profile(cfg, ATTRIBUTES, WORD_DIM).to(device)

@@ -44,7 +44,7 @@ ATTRIBUTES, WORD_DIM, SEEN = 312, 300, 150  # CUB: 312 attributes, GloVe 300-d, 
 
 
 def config(args: argparse.Namespace, design: str, schedule: str = "joint"):
-    overrides = [f"model.head_design={design}", f"train.schedule={schedule}", "model.pretrained=none"]
+    overrides = [f"model.head_design={design}", f"train.stage_updates={schedule}", "model.pretrained=none"]
     if args.size:
         overrides.append(f"data.image_size={args.size}")
     return load_config(args.preset, overrides + list(args.set))

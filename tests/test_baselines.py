@@ -117,7 +117,7 @@ def test_cached_pooled_features_are_timms_own(shared_data, tmp_path):
     paths = [str(min((shared_data / "cub100" / "images" / c).glob("*.jpg"))) for c in classes]
     samples = [(p, y) for y, p in enumerate(paths)][::-1]  # not in the cache's order
     data = SimpleNamespace(train=samples[:2], test_seen=samples[2:], test_unseen=[])
-    cfg = load_config("cub100", [f"train.cache_dir={tmp_path}", "eval.batch_size=2"])
+    cfg = load_config("cub100", [f"train.feature_cache_dir={tmp_path}", "eval.batch_size=2"])
     net = build_classifier(LITE0).eval()
     mean, std = net.pretrained_cfg["mean"], net.pretrained_cfg["std"]
     transform = build_transforms(cfg.data.image_size, mean, std, train=False, crop_pct=cfg.data.crop_pct)

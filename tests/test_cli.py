@@ -33,7 +33,7 @@ def test_help_and_refused_arguments_import_nothing_heavy(tmp_path: Path):
 
 
 def test_one_set_takes_several_pairs_and_repeats(tmp_path: Path, capsys):
-    tiny = ["data.synthetic.classes=6", "data.synthetic.unseen_classes=2", f"data.cache_dir={tmp_path}"]
+    tiny = ["data.synthetic.classes=6", "data.synthetic.unseen_classes=2", f"data.generated_dir={tmp_path}"]
     assert main(["data-info", "demo", "--json", "--set", *tiny, "--set", "data.synthetic.images_per_class=3",
                  "data.synthetic.image_size=32"]) == 0
     info = json.loads(capsys.readouterr().out)

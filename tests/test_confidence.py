@@ -96,8 +96,8 @@ def test_fitting_the_temperature_changes_no_metric_of_a_run(tmp_path, monkeypatc
     from mgmrn.training import trainer
 
     sets = ["data.synthetic.classes=8", "data.synthetic.unseen_classes=3", "data.synthetic.images_per_class=6",
-            "data.synthetic.image_size=64", "data.image_size=64", f"data.cache_dir={tmp_path / 'data'}",
-            f"train.cache_dir={tmp_path / 'features'}", "train.epochs=2", "model.stages=2", "model.hidden=32",
+            "data.synthetic.image_size=64", "data.image_size=64", f"data.generated_dir={tmp_path / 'data'}",
+            f"train.feature_cache_dir={tmp_path / 'features'}", "train.epochs=2", "model.stages=2", "model.hidden=32",
             "data.val_classes=0.25"]
     assert main(["train", "demo", "--output", str(tmp_path / "with"), "--set", *sets]) == 0
     monkeypatch.setattr(trainer, "fit_on_split", lambda *args: None)

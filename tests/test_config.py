@@ -52,7 +52,7 @@ def test_relative_paths_become_absolute_and_bases_resolve_beside_their_file(tmp_
     absolute_paths(cfg)
     assert cfg.data.root == str((tmp_path / ".." / "shared/data/cub100").resolve())
     assert cfg.model.pretrained == str(tmp_path / "weights/r101.pth")
-    assert cfg.data.w2v == "none" and cfg.train.cache_dir == ""  # not paths: unchanged
+    assert cfg.data.w2v == "none" and cfg.train.feature_cache_dir == ""  # not paths: unchanged
     (tmp_path / "sub").mkdir()
     (tmp_path / "sub" / "parent.yaml").write_text("base: cub100\ntrain:\n  epochs: 3\n")
     (tmp_path / "sub" / "child.yaml").write_text("base: parent.yaml\ntrain:\n  lr: 0.01\n")

@@ -45,7 +45,7 @@ def test_cub100_few_classes_frozen_lite0(shared_data: Path, tmp_path: Path):
     root = few_class_cub100(shared_data / "cub100", tmp_path / "cub100")
     sets = [
         f"data.root={root}", f"data.splits={shared_data / 'xlsa17'}", f"data.w2v={shared_data / 'w2v'}",
-        "data.image_size=160", "data.val_classes=0.34", f"train.cache_dir={tmp_path / 'features'}",
+        "data.image_size=160", "data.val_classes=0.34", f"train.feature_cache_dir={tmp_path / 'features'}",
         "train.epochs=3", "model.hidden=64",
     ]
     argv = ["train", "cub100", "--output", str(tmp_path / "run")] + [a for s in sets for a in ("--set", s)]

@@ -65,7 +65,7 @@ def test_check_images_names_the_corrupt_file(tmp_path: Path, capsys: pytest.Capt
 
 
 def test_synthetic_generated_once_then_reused(tmp_path: Path) -> None:
-    cfg = load_config(None, ["data.format=synthetic", f"data.cache_dir={tmp_path / 'cache'}",
+    cfg = load_config(None, ["data.format=synthetic", f"data.generated_dir={tmp_path / 'cache'}",
                              *TINY_SYNTHETIC]).data
     data = build_data(cfg)
     assert (len(data.seen), len(data.unseen)) == (4, 2)

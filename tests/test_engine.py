@@ -26,8 +26,8 @@ def tiny(tmp: Path, *extra: str) -> list[str]:
     """A small, fast synthetic run (frozen pretrained Lite0, 64x64, 2 stages)."""
     sets = [
         "data.synthetic.classes=12", "data.synthetic.unseen_classes=4", "data.synthetic.images_per_class=12",
-        "data.synthetic.image_size=64", "data.image_size=64", f"data.cache_dir={tmp / 'data'}",
-        f"train.cache_dir={tmp / 'features'}", "train.epochs=2", "model.stages=2", "model.hidden=32",
+        "data.synthetic.image_size=64", "data.image_size=64", f"data.generated_dir={tmp / 'data'}",
+        f"train.feature_cache_dir={tmp / 'features'}", "train.epochs=2", "model.stages=2", "model.hidden=32",
         "data.val_classes=0.25", *extra,
     ]
     return [arg for s in sets for arg in ("--set", s)]
@@ -234,7 +234,7 @@ def test_attention_bad_input_is_one_line(run_dir: Path, tmp_path: Path, capsys, 
 
 def test_feature_cache_reused_and_resume_is_exact(run_dir: Path, tmp_path: Path, monkeypatch):
     """A second run reuses the cached features; an interrupted run resumed equals a straight one."""
-    cfg_args = tiny(run_dir.parent, "train.scheduler=cosine")  # resumed with more epochs: the new schedule
+    cfg_args = tiny(run_dir.parent, "train.lr_schedule=cosine")  # resumed with more epochs: the new schedule
 
     def no_extraction(*args, **kwargs):
         raise AssertionError("features extracted again")
@@ -292,7 +292,7 @@ def test_runs_saved_by_earlier_versions_still_load(run_dir: Path, tmp_path: Path
 
     def before_norm_position(values: dict) -> None:
         for section, key in [("model", "fusion_tokens"), ("model", "fusion_drop"), ("loss", "sc_weight"),
-                             ("train", "finetune_schedule")]:
+                             ("train", "finetune_lr_schedule")]:
             del values[section][key]
 
     _as_saved_before(oldest, before_norm_position)
@@ -322,7 +322,7 @@ def test_runs_that_used_a_removed_option_are_refused_in_one_line(run_dir: Path, 
 
 
 def test_per_stage_schedule_and_refit(tmp_path: Path):
-    args = tiny(tmp_path, "train.schedule=per-stage", "train.refit=true", "train.epochs=1")
+    args = tiny(tmp_path, "train.stage_updates=per-stage", "train.refit=true", "train.epochs=1")
     assert main(["train", "demo", *args, "--output", str(tmp_path / "run")]) == 0
     metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
     assert metrics["phase"] == "refit"
@@ -414,7 +414,7 @@ def test_cpu_bf16_and_float32_training_differ_only_in_rounding(run_dir: Path, tm
 def test_frozen_epochs_then_fine_tuning_resumes_exactly(tmp_path: Path):
     """``train.frozen_epochs``: the heads train alone on cached maps first (backbone untouched),
     then the whole network; a run resumed across the switch equals a straight run."""
-    args = tiny(tmp_path, "train.freeze_backbone=false", "train.frozen_epochs=1", "train.scheduler=none",
+    args = tiny(tmp_path, "train.freeze_backbone=false", "train.frozen_epochs=1", "train.lr_schedule=none",
                 "train.lr=0.01")
     assert main(["train", "demo", *args, "--output", str(tmp_path / "straight")]) == 0
     assert list((tmp_path / "features").glob("*/stage-2.npy")), "no feature cache was built for the frozen epoch"

@@ -206,7 +206,7 @@ def test_eq11_to_14_scores_and_losses():
     zn, an = F.normalize(z, dim=-1), F.normalize(att[labels], dim=-1)
     arn = ((zn - an[:, None]) ** 2).sum(-1).mean(0)
     torch.testing.assert_close(attribute_regression(z, att[labels], normalize=True), arn.float())
-    # Eq. (13): summed over stages (one step, train.schedule=joint) or one stage per step
+    # Eq. (13): summed over stages (one step, train.stage_updates=joint) or one stage per step
     # (per-stage); AR weight applies to Eq. (12).
     criterion = Criterion(LossConfig(ar_weight=0.5), scale, att, range(K), [None])
     torch.testing.assert_close(criterion.stage_losses(z, labels), (sce + 0.5 * ar).float())

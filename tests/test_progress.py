@@ -49,8 +49,8 @@ def test_a_run_written_to_a_pipe_logs_one_line_per_epoch(tmp_path: Path):
     """No bar redraws in a log: a few lines per epoch (the epoch's summary), one for the
     feature extraction."""
     sets = ["data.synthetic.classes=8", "data.synthetic.unseen_classes=3", "data.synthetic.images_per_class=8",
-            "data.synthetic.image_size=48", "data.image_size=48", f"data.cache_dir={tmp_path / 'data'}",
-            f"train.cache_dir={tmp_path / 'features'}", "train.epochs=3", "model.stages=2", "model.hidden=32",
+            "data.synthetic.image_size=48", "data.image_size=48", f"data.generated_dir={tmp_path / 'data'}",
+            f"train.feature_cache_dir={tmp_path / 'features'}", "train.epochs=3", "model.stages=2", "model.hidden=32",
             "data.val_classes=0.25"]
     cmd = [sys.executable, "-m", "mgmrn", "demo", "--output", str(tmp_path / "run"), "--set", *sets]
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600)

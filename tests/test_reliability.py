@@ -201,7 +201,7 @@ def _numeric_keys(cls: type = Config, prefix: str = "") -> list[tuple[str, type]
     return keys
 
 
-SIGNED = {"eval.gamma", "eval.gamma_steps"}  # the only numbers that may be negative
+SIGNED = {"eval.fixed_gamma", "eval.gamma_steps"}  # the only numbers that may be negative
 
 
 def test_every_numeric_option_refuses_numbers_that_make_no_sense():

@@ -41,8 +41,8 @@ from mgmrn.viz.report.training import phases, selected
 def tiny(tmp: Path, stages: int) -> list[str]:
     """A small synthetic run (frozen pretrained Lite0, 64x64) with ``stages`` stages."""
     sets = ["data.synthetic.classes=12", "data.synthetic.unseen_classes=4", "data.synthetic.images_per_class=12",
-            "data.synthetic.image_size=64", "data.image_size=64", f"data.cache_dir={tmp / 'data'}",
-            f"train.cache_dir={tmp / 'features'}", "train.epochs=2", f"model.stages={stages}", "model.hidden=32",
+            "data.synthetic.image_size=64", "data.image_size=64", f"data.generated_dir={tmp / 'data'}",
+            f"train.feature_cache_dir={tmp / 'features'}", "train.epochs=2", f"model.stages={stages}", "model.hidden=32",
             "data.val_classes=0.25"]
     return ["--set", *sets]
 

@@ -3,8 +3,8 @@
 Two kinds of cache, each a folder named by a key: ``features`` (the backbone's stage maps,
 ``train.freeze_backbone``; in ``$MGMRN_CACHE`` or ``~/.cache/mgmrn/features``) and
 ``synthetic`` (generated data sets, in ``$XDG_CACHE_HOME/mgmrn/synthetic`` or
-``~/.cache/mgmrn/synthetic``). Caches in folders a config names (``train.cache_dir``,
-``data.cache_dir``) are not listed. A feature cache still being written by a running
+``~/.cache/mgmrn/synthetic``). Caches in folders a config names (``train.feature_cache_dir``,
+``data.generated_dir``) are not listed. A feature cache still being written by a running
 process is listed as such and never cleared.
 """
 

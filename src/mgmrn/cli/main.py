@@ -29,10 +29,11 @@ COMMANDS = {
     "demo": ("mgmrn.cli.demo", "generate the synthetic set, train, evaluate and predict"),
     "cache": ("mgmrn.cli.cache", "list or clear the feature caches and generated data sets"),
     "score-eval": ("mgmrn.cli.score_eval", "metrics of any model's class scores (an .npz), and their Fig. 3"),
+    "config": ("mgmrn.cli.config", "print every setting of a config resolved, as YAML to train from"),
 }
 
 
-NO_TORCH = {"cache", "score-eval"}  # commands that never load torch (score-eval computes in numpy): no thread set-up
+NO_TORCH = {"cache", "score-eval", "config"}  # commands that never load torch (score-eval computes in numpy): no thread set-up
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -12,6 +12,7 @@ import dataclasses
 import difflib
 import math
 import os
+import sys
 import types
 import typing
 from dataclasses import dataclass, field
@@ -27,6 +28,7 @@ from mgmrn.config.training import LossConfig, TrainConfig
 from mgmrn.data.config import DataConfig
 from mgmrn.errors import UserError
 from mgmrn.models.config import ModelConfig
+from mgmrn.utils.settings import setting
 
 INT_LIMIT = 2**53  # the largest integer a config value may be (exact as a float, in JSON too)
 SEED_LIMIT = 2**32  # seeds lie in [0, 2**32): per-epoch seeds derived from them fit in 64 bits
@@ -41,7 +43,7 @@ class Config:
     loss: LossConfig = field(default_factory=LossConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
-    seed: int = 0  # seeds the heads' initialisation, batches and flips (runs are reproducible)
+    seed: int = setting(0, "seeds the heads' initialisation, batches and flips (runs are reproducible)")
 
 
 def preset_names() -> list[str]:
@@ -50,32 +52,28 @@ def preset_names() -> list[str]:
     return sorted(p.name[:-5] for p in folder.iterdir() if p.name.endswith(".yaml"))
 
 
-def _read_yaml(source: str, chain: tuple[str, ...] = ()) -> dict[str, Any]:
-    """A preset or YAML file as nested dicts, with its ``base:`` (a preset name, or a YAML path
-    relative to the file that names it) merged underneath; ``chain`` lists the files that led here."""
+def _source_text(source: str, presets: list[str]) -> tuple[str, str]:
+    """The text of a preset or YAML file, and how errors name it."""
     path = Path(source)
-    presets = preset_names()
     if source in presets:
-        text = (resources.files("mgmrn") / "presets" / f"{source}.yaml").read_text()
-        origin = f"preset '{source}'"
-    elif path.suffix in (".yaml", ".yml") or path.exists():
+        return (resources.files("mgmrn") / "presets" / f"{source}.yaml").read_text(), f"preset '{source}'"
+    if path.suffix in (".yaml", ".yml") or path.exists():
         if not path.exists() or path.is_dir():
             raise UserError("config file not found", path)
         try:
-            text = path.read_text()
+            return path.read_text(), str(path)
         except UnicodeDecodeError as exc:
             raise UserError(f"not a text file (byte {exc.start} is not UTF-8); a config is YAML", path) from None
         except OSError as exc:
             raise UserError(f"cannot read the config ({exc.strerror})", path) from None
-        origin = str(path)
-    else:
-        raise UserError(
-            f"unknown preset '{source}' (presets: {', '.join(presets)}; "
-            "or give a path to a YAML file)"
-        )
-    identity = origin if source in presets else str(path.resolve())
-    if identity in chain:
-        raise UserError(f"'base:' loops back to {origin} ({' -> '.join([*chain, identity])})")
+    raise UserError(
+        f"unknown preset '{source}' (presets: {', '.join(presets)}; "
+        "or give a path to a YAML file)"
+    )
+
+
+def _parse(text: str, origin: str) -> dict[str, Any]:
+    """A config's YAML text as nested dicts, old key names renamed."""
     try:
         data = yaml.safe_load(text) or {}
     except yaml.YAMLError as exc:
@@ -85,15 +83,36 @@ def _read_yaml(source: str, chain: tuple[str, ...] = ()) -> dict[str, Any]:
         raise UserError(f"invalid YAML at {where}{problem}", origin) from None
     if not isinstance(data, dict):
         raise UserError("a config must be a mapping of sections", origin)
+    return rename_old_keys(data)
+
+
+def read_layers(source: str, chain: tuple[str, ...] = ()) -> list[tuple[str, dict[str, Any]]]:
+    """A preset or YAML file and the ones its ``base:`` names (a preset name, or a YAML path
+    relative to the file that names it), base first, each as (``preset NAME`` or ``file PATH``,
+    nested dicts); ``chain`` lists the files that led here."""
+    path = Path(source)
+    presets = preset_names()
+    text, origin = _source_text(source, presets)
+    identity = origin if source in presets else str(path.resolve())
+    if identity in chain:
+        raise UserError(f"'base:' loops back to {origin} ({' -> '.join([*chain, identity])})")
+    data = _parse(text, origin)
+    label = f"preset {source}" if source in presets else f"file {source}"
     base = data.pop("base", None)
     if base is None:
-        return data
+        return [(label, data)]
     base = str(base)
     beside = path.parent / base
     if base not in presets and source not in presets and beside.exists():
         base = str(beside)
-    merged = _read_yaml(base, (*chain, identity))
-    deep_update(merged, data)
+    return [*read_layers(base, (*chain, identity)), (label, data)]
+
+
+def _read_yaml(source: str) -> dict[str, Any]:
+    """A preset or YAML file as nested dicts, its ``base:`` chain merged underneath."""
+    merged: dict[str, Any] = {}
+    for _, data in read_layers(source):
+        deep_update(merged, data)
     return merged
 
 
@@ -216,12 +235,12 @@ def parse_overrides(pairs: list[str]) -> dict[str, Any]:
             if not isinstance(node, dict):
                 raise UserError(f"override '{pair}' conflicts with another override")
         node[parts[-1]] = value
-    return tree
+    return rename_old_keys(tree)
 
 
 def from_dict(values: dict[str, Any]) -> Config:
-    """Build and validate a :class:`Config` from nested dicts."""
-    cfg = _build(Config, values)
+    """Build and validate a :class:`Config` from nested dicts (old key names renamed)."""
+    cfg = _build(Config, rename_old_keys(values))
     validate(cfg)
     return cfg
 
@@ -244,9 +263,37 @@ REMOVED_KEYS: dict[tuple[str, str], Any] = {
 }
 
 
+# Keys renamed to say what they set: the old name still works (in a YAML file, in --set and in a
+# saved run), with a note on stderr naming the new one.
+RENAMED: dict[tuple[str, str], str] = {
+    ("train", "gamma"): "lr_decay", ("train", "step_size"): "lr_step_epochs",
+    ("train", "scheduler"): "lr_schedule", ("train", "schedule"): "stage_updates",
+    ("train", "finetune_schedule"): "finetune_lr_schedule", ("train", "cache_dir"): "feature_cache_dir",
+    ("data", "cache_dir"): "generated_dir", ("eval", "gamma"): "fixed_gamma",
+}
+_NOTED: set[tuple[str, str]] = set()  # the old names already noted in this process
+
+
+def rename_old_keys(values: dict[str, Any]) -> dict[str, Any]:
+    """Rename old keys of ``values`` (nested dicts) in place, each noted on stderr once a process."""
+    for (section, old), new in RENAMED.items():
+        part = values.get(section)
+        if not isinstance(part, dict) or old not in part:
+            continue
+        if new in part:
+            raise UserError(f"config keys '{section}.{old}' and '{section}.{new}' are one setting "
+                            f"('{section}.{old}' is its old name): give only '{section}.{new}'")
+        part[new] = part.pop(old)
+        if (section, old) not in _NOTED:
+            _NOTED.add((section, old))
+            print(f"mgmrn: note: config key '{section}.{old}' is now '{section}.{new}'", file=sys.stderr)
+    return values
+
+
 def upgrade_saved(values: dict[str, Any]) -> dict[str, Any]:
-    """Give a config saved by an earlier version the old defaults of keys it lacks, and drop
-    removed keys that were off (a UserError for one that was on)."""
+    """Give a config saved by an earlier version the new names of renamed keys, the old defaults
+    of keys it lacks, and drop removed keys that were off (a UserError for one that was on)."""
+    rename_old_keys(values)
     for (section, key), (old, (later_section, later)) in OLD_DEFAULTS.items():
         part, newer = values.setdefault(section, {}), values.get(later_section)
         if isinstance(newer, dict) and later in newer:
@@ -279,7 +326,8 @@ def load_config(source: str | None = None, overrides: list[str] | None = None, s
 # Keys that name files or folders, and their values that are not paths.
 PATH_KEYS = {
     ("data", "root"): ("",), ("data", "splits"): ("",), ("data", "w2v"): ("", "none", "text"),
-    ("data", "attribute_names"): ("",), ("data", "cache_dir"): ("",), ("train", "cache_dir"): ("",),
+    ("data", "attribute_names"): ("",), ("data", "generated_dir"): ("",),
+    ("train", "feature_cache_dir"): ("",),
     ("model", "pretrained"): ("auto", "none"),
 }
 

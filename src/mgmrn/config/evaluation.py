@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from mgmrn.bounds import FLOAT32_MAX, require
 from mgmrn.errors import UserError
+from mgmrn.utils.settings import setting
 
 GRID_POINTS = 1_000_000  # the most gammas eval.gamma_steps may sweep
 
@@ -14,12 +15,12 @@ GRID_POINTS = 1_000_000  # the most gammas eval.gamma_steps may sweep
 class EvalConfig:
     """Evaluation protocol: honest (validation-chosen) calibration by default."""
 
-    calibration: str = "val"  # val | test-sweep | fixed
-    gamma: float = 0.0  # used when calibration is fixed
-    # gammas swept (val and test-sweep): [] = the exact grid (every distinct operating point);
-    # [lo, hi, step] = a regular grid (the reference code sweeps steps of 0.01)
-    gamma_steps: list[float] = field(default_factory=list)
-    batch_size: int = 64  # evaluation and feature-extraction batch
+    calibration: str = setting("val", "how the GZSL gamma is chosen: val (on held-out seen classes) | "
+                                      "test-sweep (best H on test, the reference protocol) | fixed (eval.fixed_gamma)")
+    fixed_gamma: float = setting(0.0, "the gamma subtracted from the seen classes' scores when calibration is fixed")
+    gamma_steps: list[float] = setting([], "gammas swept (val, test-sweep): [] the exact grid (every operating "
+                                           "point) | [lo, hi, step] a regular grid (reference: step 0.01)")
+    batch_size: int = setting(64, "evaluation and feature-extraction batch")
 
     def __post_init__(self) -> None:
         if self.gamma_steps and len(self.gamma_steps) != 3:
@@ -30,7 +31,7 @@ class EvalConfig:
             require("eval.gamma_steps' hi", hi, lo)
             require("eval.gamma_steps' number of gammas", (hi - lo) / step + 1, 1, GRID_POINTS)
         require("eval.batch_size", self.batch_size, 1)
-        require("eval.gamma", self.gamma, -FLOAT32_MAX, FLOAT32_MAX)
+        require("eval.fixed_gamma", self.fixed_gamma, -FLOAT32_MAX, FLOAT32_MAX)
         if self.calibration not in ("val", "test-sweep", "fixed"):
             raise UserError(
                 f"eval.calibration must be val, test-sweep or fixed, got '{self.calibration}'"

@@ -96,7 +96,7 @@ def synthetic_dataset(cfg: DataConfig) -> Path:
     else:
         settings = json.dumps(dataclasses.asdict(cfg.synthetic), sort_keys=True)
         digest = hashlib.sha256(settings.encode()).hexdigest()[:16]
-        target = data_cache_root(cfg.cache_dir).resolve() / "synthetic" / digest
+        target = data_cache_root(cfg.generated_dir).resolve() / "synthetic" / digest
     return Path(synthetic.generate_synthetic(target, cfg.synthetic))
 
 

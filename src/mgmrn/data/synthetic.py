@@ -37,6 +37,7 @@ import numpy as np
 from PIL import Image, ImageDraw
 
 from mgmrn.errors import UserError
+from mgmrn.utils.settings import setting
 
 #: Attribute groups and their values; attribute columns are ``group=value`` in this order.
 GROUPS: dict[str, tuple[str, ...]] = {
@@ -64,14 +65,14 @@ Combo = tuple[int, int, int, int]  # value index per group, in GROUPS order
 class SyntheticConfig:
     """The generated zero-shot demo set (``data.synthetic.*``)."""
 
-    seed: int = 0  # every random choice (classes, images) derives from it
-    image_size: int = 64  # side of the square images, pixels
-    classes: int = 30  # seen + unseen classes (at most 96 attribute combinations exist)
-    unseen_classes: int = 8  # classes whose images are all in test_unseen
-    images_per_class: int = 40  # images drawn for every class
-    test_fraction: float = 0.2  # share of each seen class's images put in test_seen
-    distractors: int = 3  # each image gets 0..distractors clutter shapes
-    vector_dim: int = 32  # length of each attribute's word vector (attribute_vectors.npy)
+    seed: int = setting(0, "every random choice (classes, images) derives from it")
+    image_size: int = setting(64, "side of the square images, pixels")
+    classes: int = setting(30, "seen + unseen classes (at most 96 attribute combinations exist)")
+    unseen_classes: int = setting(8, "classes whose images are all in test_unseen")
+    images_per_class: int = setting(40, "images drawn for every class")
+    test_fraction: float = setting(0.2, "share of each seen class's images put in test_seen")
+    distractors: int = setting(3, "each image gets 0..distractors clutter shapes")
+    vector_dim: int = setting(32, "length of each attribute's word vector (attribute_vectors.npy)")
 
     def __post_init__(self) -> None:
         def bad(key: str, rule: str, value: Any) -> UserError:

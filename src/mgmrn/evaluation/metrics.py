@@ -38,7 +38,7 @@ between consecutive operating points.
 Which gamma is applied (:class:`Calibration`, ``eval.*``) is decided in one function,
 :func:`decide_gamma`: ``test-sweep`` takes the best H over the scored split's own sweep (the
 reference protocol; on a validation split this is how the gamma of ``val`` is chosen),
-``val`` the gamma chosen so on validation, ``fixed`` ``eval.gamma``.
+``val`` the gamma chosen so on validation, ``fixed`` ``eval.fixed_gamma``.
 """
 
 from __future__ import annotations
@@ -319,17 +319,17 @@ def ausuc(scores: Any, labels: Any, seen: Any, unseen: Any) -> float:
 
 
 class Calibration(NamedTuple):
-    """How the GZSL gamma is decided (``eval.calibration``, ``eval.gamma``, ``eval.gamma_steps``)."""
+    """How the GZSL gamma is decided (``eval.calibration``, ``eval.fixed_gamma``, ``eval.gamma_steps``)."""
 
     how: str = "test-sweep"  # val | test-sweep | fixed
-    fixed: Optional[float] = None  # the gamma of ``fixed`` (eval.gamma)
+    fixed: Optional[float] = None  # the gamma of ``fixed`` (eval.fixed_gamma)
     val: Optional[float] = None  # the gamma of ``val``: chosen on the validation split
     grid: Optional[np.ndarray] = None  # the gammas swept (None: the exact grid)
 
     @classmethod
     def from_config(cls, cfg: EvalConfig, val_gamma: Optional[float] = None) -> "Calibration":
         grid = gamma_grid(*cfg.gamma_steps) if cfg.gamma_steps else None
-        return cls(cfg.calibration, cfg.gamma, val_gamma, grid)
+        return cls(cfg.calibration, cfg.fixed_gamma, val_gamma, grid)
 
     def sweeping(self) -> "Calibration":
         """The labelled best-H calibration over the same grid."""
@@ -346,7 +346,7 @@ def decide_gamma(calibration: Calibration, sweep: Sweep) -> float:
         return float(sweep.gammas[_best(sweep)])
     gamma = calibration.fixed if how == "fixed" else calibration.val
     if gamma is None:
-        raise UserError("calibration 'fixed' needs a gamma (eval.gamma)" if how == "fixed" else
+        raise UserError("calibration 'fixed' needs a gamma (eval.fixed_gamma)" if how == "fixed" else
                         "eval.calibration=val needs a gamma chosen on validation (train with train.select=val)")
     return float(gamma)
 

@@ -7,6 +7,7 @@ from typing import Optional, Union
 
 from mgmrn.bounds import FLOAT32_MAX, require
 from mgmrn.errors import UserError
+from mgmrn.utils.settings import setting
 
 VARIANTS = ("baseline", "mgm-no-rfm", "mgm", "mrm-no-scab", "full")
 HEAD_DESIGNS = ("paper", "reference")
@@ -31,31 +32,34 @@ class ModelConfig:
     ============== =============================== ==================================
     """
 
-    backbone: str = "resnet101"  # contract: any timm CNN with features_only
-    pretrained: Union[bool, str] = "auto"  # contract: auto | none | path to .pth/.safetensors
-    stages: int = 3  # contract: L, 1..5
-    prototypes: Union[int, list[int]] = 7  # contract: N_p, one int or one per stage
-    region_pooling: str = "paper"  # contract: paper (Eq. 2 literal) | region
-    variant: str = "full"  # contract: baseline | mgm-no-rfm | mgm | mrm-no-scab | full
-    head_design: str = "paper"  # paper | reference
-    common: Optional[str] = None  # pool-project | conv-gn-relu
-    spatial_mask: Optional[str] = None  # single | channel
-    spatial_kernel: int = 3  # kernel size of v_l^s (Eq. 4)
-    channel_reduction: Optional[int] = None  # r in W1: C -> C/r (Eq. 5)
-    detach_coarse: Optional[bool] = None  # stop gradients from finer into coarser stages
-    coarsest_fusion: str = "none"  # none: the coarsest stage keeps its HW tokens | self: s_L = G_L(g_L)
-    fusion_tokens: str = "concat"  # concat: [g_l; u_hat_l], 2HW tokens (Eq. 7) | add: g_l + u_hat_l, HW tokens
-    # training only (not in the paper): each sample's u_hat_l (Eq. 6) is zeroed with this
-    # probability and scaled by 1 / (1 - p) otherwise (drop-path on the fusion); 0: off
-    fusion_drop: float = 0.0
-    common_stage: int = 1  # whose H x W is the common one, counted from the last (1: coarsest)
-    channels: int = 2048  # C of the common HxWxC map; 0: the last stage's channels
-    hidden: int = 1024  # VSD attention width
-    token_norm: bool = True  # LayerNorm of each g_l over channels, before SCAB (paper silent; false = literal)
-    attention_scale: bool = True  # Eq. 8's 1/sqrt(d); the reference code omits it
-    attribute_embedding: str = "paper"  # paper: V = w_att W_l (Eq. 10) | free: learnable V
-    query_dim: int = 300  # width of learnable attribute queries when data has no vectors
-    scale: float = 20.0  # cosine-score scale (temperature) in Eq. 11 and Eq. 14
+    backbone: str = setting("resnet101", "contract: any timm CNN with features_only")
+    pretrained: Union[bool, str] = setting("auto", "contract: auto | none | path to .pth/.safetensors")
+    stages: int = setting(3, "contract: L, the last L stage maps of the backbone (1..5)")
+    prototypes: Union[int, list[int]] = setting(7, "contract: N_p, one int or one per stage")
+    region_pooling: str = setting("paper", "contract: paper (Eq. 2 literally) | region (region-pooled features)")
+    variant: str = setting("full", "contract: Table III row: baseline | mgm-no-rfm | mgm | mrm-no-scab | full")
+    head_design: str = setting("paper", "paper | reference: sets common, spatial_mask, channel_reduction and "
+                                        "detach_coarse at once (see ModelConfig)")
+    common: Optional[str] = setting(None, "pool-project | conv-gn-relu (null: as head_design says)")
+    spatial_mask: Optional[str] = setting(None, "single | channel (null: as head_design says)")
+    spatial_kernel: int = setting(3, "kernel size of v_l^s (Eq. 4), odd")
+    channel_reduction: Optional[int] = setting(None, "r in W1: C -> C/r (Eq. 5) (null: as head_design says)")
+    detach_coarse: Optional[bool] = setting(None, "stop gradients from finer into coarser stages "
+                                                  "(null: as head_design says)")
+    coarsest_fusion: str = setting("none", "none: the coarsest stage keeps its HW tokens | self: s_L = G_L(g_L)")
+    fusion_tokens: str = setting("concat", "concat: [g_l; u_hat_l], 2HW tokens (Eq. 7) | add: g_l + u_hat_l, "
+                                           "HW tokens")
+    fusion_drop: float = setting(0.0, "training only (not in the paper): drop-path probability of each "
+                                      "sample's u_hat_l (Eq. 6), kept ones scaled by 1 / (1 - p); 0: off")
+    common_stage: int = setting(1, "whose H x W is the common one, counted from the last (1: coarsest)")
+    channels: int = setting(2048, "C of the common HxWxC map; 0: the last stage's channels")
+    hidden: int = setting(1024, "VSD attention width")
+    token_norm: bool = setting(True, "LayerNorm of each g_l over channels, before SCAB (paper silent; "
+                                     "false = literal)")
+    attention_scale: bool = setting(True, "Eq. 8's 1/sqrt(d); the reference code omits it")
+    attribute_embedding: str = setting("paper", "paper: V = w_att W_l (Eq. 10) | free: learnable V")
+    query_dim: int = setting(300, "width of learnable attribute queries when the data has no word vectors")
+    scale: float = setting(20.0, "cosine-score scale (temperature) in Eq. 11 and Eq. 14")
 
     def __post_init__(self) -> None:
         if self.variant not in VARIANTS:

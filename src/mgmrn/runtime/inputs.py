@@ -200,7 +200,8 @@ def open_extractor_cache(cfg: Config, extractor: BackbonePyramid | PooledFeature
     where missing; a UserError if it left unreadable images out and ``data.on_corrupt`` is ``stop``."""
     transform = images.transform(train=False)
     key = cache_key(name, extractor.weights_id, cfg.data.image_size, repr(transform), images_fingerprint(paths))
-    cache = FeatureCache((Path(cfg.train.cache_dir) if cfg.train.cache_dir else feature_cache_dir()) / key, paths)
+    folder = Path(cfg.train.feature_cache_dir) if cfg.train.feature_cache_dir else feature_cache_dir()
+    cache = FeatureCache(folder / key, paths)
     if is_main():
         with cache.locked():
             for damaged in cache.repair(stages):

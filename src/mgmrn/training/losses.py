@@ -51,7 +51,7 @@ class Criterion:
 
     ``attributes`` (K, A) are every class's; ``seen`` the global ids of the phase's training
     classes. Labels given to :meth:`stage_losses` are global ids. ``parts`` lists what one
-    optimiser step minimises: ``None``, the sum over stages (Eq. 13; ``train.schedule=joint``),
+    optimiser step minimises: ``None``, the sum over stages (Eq. 13; ``train.stage_updates=joint``),
     or each stage's loss in turn (``per-stage``, the reference code).
     """
 
@@ -66,8 +66,8 @@ class Criterion:
 
     @classmethod
     def for_run(cls, cfg: "Config", attributes: Tensor, seen: Sequence[int], num_stages: int) -> "Criterion":
-        """As a run's config says (``loss.*``, ``model.scale``, ``train.schedule``)."""
-        parts = [None] if cfg.train.schedule == "joint" else list(range(num_stages))
+        """As a run's config says (``loss.*``, ``model.scale``, ``train.stage_updates``)."""
+        parts = [None] if cfg.train.stage_updates == "joint" else list(range(num_stages))
         return cls(cfg.loss, cfg.model.scale, attributes, seen, parts)
 
     def to(self, device: torch.device) -> "Criterion":

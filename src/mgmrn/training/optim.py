@@ -34,18 +34,18 @@ def lr_factor(cfg: TrainConfig, epoch: int) -> float:
     """The learning-rate multiplier of (0-based) ``epoch``: a function of ``train.*`` and the
     epoch only, so a resumed run follows its (possibly changed) config from where it stopped.
 
-    ``step``: ``gamma ** (epoch // step_size)`` (reference: x0.1 every 10 epochs); ``cosine``:
+    ``step``: ``lr_decay ** (epoch // lr_step_epochs)`` (reference: x0.1 every 10 epochs); ``cosine``:
     from 1 down towards 0 over ``train.epochs``; ``none``: 1. With ``train.frozen_epochs`` and
-    ``train.finetune_schedule=restart`` the end-to-end epochs start the schedule again, over
+    ``train.finetune_lr_schedule=restart`` the end-to-end epochs start the schedule again, over
     the epochs left; ``continue`` runs one schedule over all epochs.
     """
     start, length = 0, cfg.epochs
-    if cfg.frozen_epochs and cfg.finetune_schedule == "restart" and epoch >= cfg.frozen_epochs:
+    if cfg.frozen_epochs and cfg.finetune_lr_schedule == "restart" and epoch >= cfg.frozen_epochs:
         start, length = cfg.frozen_epochs, cfg.epochs - cfg.frozen_epochs
     step = epoch - start
-    if cfg.scheduler == "step":
-        return cfg.gamma ** (step // cfg.step_size)
-    if cfg.scheduler == "cosine":
+    if cfg.lr_schedule == "step":
+        return cfg.lr_decay ** (step // cfg.lr_step_epochs)
+    if cfg.lr_schedule == "cosine":
         return 0.5 * (1 + math.cos(math.pi * step / max(length, 1)))
     return 1.0
 

@@ -142,7 +142,7 @@ class Trainer:
         self.inputs = Inputs.create(cfg, self.data, self.model, self.device, training=True)
         self.net: nn.Module = self.model
         if self.world > 1:
-            unused = t.schedule == "per-stage" or t.frozen_epochs > 0
+            unused = t.stage_updates == "per-stage" or t.frozen_epochs > 0
             self.net = nn.parallel.DistributedDataParallel(self.model, find_unused_parameters=unused)
         self.stepper = Stepper(build_optimizer(self.model, t), self.device, t.amp)
         self.criterion = Criterion.for_run(cfg, self.attributes, phase.seen, self.model.num_stages).to(self.device)

@@ -12,7 +12,7 @@ def feature_cache_dir() -> Path:
 
 
 def data_cache_root(cache_dir: str = "") -> Path:
-    """Generated data sets: ``cache_dir`` (``data.cache_dir``), or ``$XDG_CACHE_HOME/mgmrn`` or ``~/.cache/mgmrn``."""
+    """Generated data sets: ``cache_dir`` (``data.generated_dir``), or ``$XDG_CACHE_HOME/mgmrn`` or ``~/.cache/mgmrn``."""
     if cache_dir:
         return Path(cache_dir).expanduser()
     return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "mgmrn"

@@ -16,7 +16,7 @@ from mgmrn.viz.report.predictions import Predictions
 from mgmrn.viz.report.runs import Run
 
 HOW = {"val": "on validation (best H)", "test-sweep": "on the test split (best H, labelled)",
-       "fixed": "fixed (eval.gamma)"}
+       "fixed": "fixed (eval.fixed_gamma)"}
 HEADER = ("run", "scores", "ZSL T1", "U", "S", "H", "AUSUC", "gamma", "gamma chosen", "test-sweep gamma",
           "test-sweep H")
 COMPARED = ("zsl_top1", "gzsl_unseen", "gzsl_seen", "gzsl_h", "ausuc")
