@@ -19,14 +19,14 @@ from pathlib import Path
 import _bench
 import torch
 
-from mgmrn.config import from_dict
 from mgmrn.data.build import build_data, make_loader
 from mgmrn.data.transforms import build_transforms
 from mgmrn.models.scoring import stage_scores
 from mgmrn.runtime.precision import autocast
-from mgmrn.storage.checkpoint import SELECTED, load_checkpoint
+from mgmrn.storage.saved_run import SavedRun
 from mgmrn.training.losses import Criterion
 from mgmrn.training.trainer import build_model
+from mgmrn.utils.paths import SELECTED
 
 
 def evaluate(model, loader, criterion: Criterion, cfg) -> tuple[float, float]:
@@ -51,8 +51,8 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0, help="seed of the random crops and flips")
     args = parser.parse_args()
     info = _bench.machine()
-    state = load_checkpoint(args.run / SELECTED)
-    cfg = from_dict(state["config"])
+    saved = SavedRun.open(args.run / SELECTED)
+    cfg = saved.config
     data = build_data(cfg.data)
     seen = torch.as_tensor(data.seen)
     criterion = Criterion.for_run(cfg, torch.as_tensor(data.attributes, dtype=torch.float32), seen, 1)
@@ -62,7 +62,7 @@ def main() -> None:
     rows = []
     for augment in (False, True):
         for batch_stats in (False, True):
-            model.load_state_dict(state["model"])
+            model.load_state_dict(saved.weights)
             model.eval()
             model.backbone.train(batch_stats)
             transform = build_transforms(cfg.data.image_size, model.backbone.mean, model.backbone.std,

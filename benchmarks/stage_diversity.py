@@ -29,18 +29,19 @@ from tqdm import tqdm
 
 from mgmrn.data.build import build_data
 from mgmrn.evaluation.metrics import per_class_accuracy
-from mgmrn.inference.predictor import model_from_checkpoint
 from mgmrn.models.scoring import stage_scores
 from mgmrn.runtime.inputs import Inputs
 from mgmrn.runtime.precision import autocast
-from mgmrn.storage.checkpoint import SELECTED, load_checkpoint
+from mgmrn.storage.saved_run import SavedRun
+from mgmrn.utils.paths import SELECTED
 
 
 @torch.no_grad()
 def analyse(run: Path) -> dict[str, np.ndarray]:
     """One run: per-stage and fused ZSL T1 (%), SCAB attention share per stage, agreement (L, L) (%)."""
     device = torch.device("cpu")
-    model, cfg = model_from_checkpoint(load_checkpoint(run / SELECTED))
+    saved = SavedRun.open(run / SELECTED)
+    model, cfg = saved.model(), saved.config
     data = build_data(cfg.data)
     inputs = Inputs.create(cfg, data, model, device)
     unseen = np.asarray(data.unseen)

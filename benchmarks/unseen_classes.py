@@ -28,15 +28,16 @@ from scipy.stats import spearmanr
 from mgmrn.data.build import build_data
 from mgmrn.evaluation.evaluate import Evaluator
 from mgmrn.evaluation.metrics import zsl_confusion
-from mgmrn.inference.predictor import model_from_checkpoint
 from mgmrn.models.scoring import stage_scores
 from mgmrn.runtime.inputs import Inputs
-from mgmrn.storage.checkpoint import SELECTED, load_checkpoint
+from mgmrn.storage.saved_run import SavedRun
+from mgmrn.utils.paths import SELECTED
 
 
 def confusion(run: Path) -> tuple[np.ndarray, list[str], np.ndarray]:
     """A run's (U, U) ZSL confusion counts (rows: true class), unseen class names and attributes."""
-    model, cfg = model_from_checkpoint(load_checkpoint(run / SELECTED))
+    saved = SavedRun.open(run / SELECTED)
+    model, cfg = saved.model(), saved.config
     data = build_data(cfg.data)
     cpu = torch.device("cpu")
     source = Inputs.create(cfg, data, model, cpu).source(cfg.train.freeze_backbone)

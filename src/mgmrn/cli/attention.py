@@ -59,15 +59,14 @@ def run(args: argparse.Namespace) -> int:
     if args.tile < 16:
         raise UserError(f"--tile must be at least 16 pixels, got {args.tile}")
     check_paths(args)
-    from mgmrn.inference.classes import candidate_classes
     require_file(Path(args.image), "image")
+    from mgmrn.inference.classes import ClassSet
     from mgmrn.inference.predictor import Predictor
     from mgmrn.viz.attention import explain, render
 
     predictor = Predictor(args.checkpoint)
-    if args.classes is not None:
-        predictor.use_classes(*candidate_classes(args.classes, predictor.attribute_names), source=args.classes)
-    explanation = explain(predictor, args.image, class_name=args.class_name,
+    classes = None if args.classes is None else ClassSet.from_csv(predictor.run, args.classes)
+    explanation = explain(predictor, args.image, classes=classes, class_name=args.class_name,
                           attributes=args.attributes, top_k=args.top_k)
     output = args.output or Path(f"{Path(args.image).stem}.attention.png")
     try:

@@ -28,6 +28,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"mgmrn demo: replacing the run in {args.output} (the demo starts afresh; mgmrn train would "
               "refuse without --overwrite)", file=sys.stderr, flush=True)
     from mgmrn.config import load_config
+    from mgmrn.inference.classes import ClassSet
     from mgmrn.inference.predictor import Predictor
     from mgmrn.training.trainer import Trainer
 
@@ -41,10 +42,11 @@ def run(args: argparse.Namespace) -> int:
     print(f"ZSL top-1 {metrics['zsl_top1']:.1f}% on {len(data.unseen)} unseen classes "
           f"(chance {chance:.1f}%, {metrics['zsl_top1'] / chance:.1f}x chance)")
     predictor = Predictor(args.output)
-    predictor.restrict_to([data.classes[c] for c in sorted(int(c) for c in data.unseen)])
+    unseen = ClassSet.of_run(predictor.run, [data.classes[c] for c in sorted(int(c) for c in data.unseen)])
     examples = data.test_unseen[:: max(1, len(data.test_unseen) // 4)][:4]
     print("zero-shot predictions among unseen classes (never seen in training):")
-    for (path, label), result in zip(examples, predictor.predict([p for p, _ in examples], top_k=1)):
+    results = predictor.predict([p for p, _ in examples], top_k=1, classes=unseen)
+    for (path, label), result in zip(examples, results):
         name = f"{Path(path).parent.name}/{Path(path).name}"
         print(f"  {name}: true {data.classes[label]}, predicted {result['top'][0]['class']}")
     from mgmrn.viz.report.build import write_report  # matplotlib: only here

@@ -47,31 +47,28 @@ def run(args: argparse.Namespace) -> int:
     from mgmrn.config import deep_update, from_dict, parse_overrides, to_dict
     from mgmrn.data.build import build_data
     from mgmrn.evaluation.evaluate import checkpoint_metrics, run_evaluator
-    from mgmrn.inference.predictor import model_from_checkpoint
     from mgmrn.runtime.distributed import init_distributed
     from mgmrn.runtime.inputs import Inputs
-    from mgmrn.storage.checkpoint import load_checkpoint
+    from mgmrn.storage.saved_run import SavedRun
     from mgmrn.utils.score_file import save_split_scores
 
-    state = load_checkpoint(args.checkpoint)
-    values = state["config"]
+    saved = SavedRun.open(args.checkpoint)
+    values = to_dict(saved.config)
     deep_update(values, parse_overrides(args.overrides))
     cfg = from_dict(values)
-    state["config"] = to_dict(cfg)
     _, _, device = init_distributed()
-    model, _ = model_from_checkpoint(state)
+    model = saved.replace(config=cfg).model()
     model.to(device)
     data = build_data(cfg.data)
     inputs = Inputs.create(cfg, data, model, device)
     evaluator = run_evaluator(model, inputs, data, cfg, device)
     scores, labels = evaluator.scores(data.test_seen, data.test_unseen, "test")
-    metrics = checkpoint_metrics(scores, labels, data, cfg, state.get("gamma"), state.get("temperature"),
-                                 state.get("stage_gammas"))
+    metrics = checkpoint_metrics(scores, labels, data, cfg, saved.val_gamma, saved.temperature, saved.stage_gammas)
     if args.save_scores:
         chosen = metrics["calibration"] == "val"
         save_split_scores(args.save_scores, scores.sum(1).numpy(), labels, data.seen, data.unseen, scores.numpy(),
-                          state.get("stage_gammas") if chosen else None, gamma=metrics["gamma"] if chosen else None,
-                          temperature=state.get("temperature"))
+                          saved.stage_gammas if chosen else None, gamma=metrics["gamma"] if chosen else None,
+                          temperature=saved.temperature)
     if args.save_val_scores:
         v = data.val
         if not v.val_unseen:

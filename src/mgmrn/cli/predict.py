@@ -2,8 +2,9 @@
 
 IMAGE: image files, folders (searched recursively for image files) or glob patterns (quoted,
 ``'photos/**/*.jpg'``). Without ``--classes`` images are classified among the checkpoint's
-classes (seen and unseen), with the seen classes' scores lowered by the gamma chosen on
-validation (as in GZSL evaluation; ``--no-calibration`` ranks by the raw scores). With
+classes (seen and unseen), with the seen classes' scores lowered by the gamma the run's
+metrics applied (``eval.calibration``: the one chosen on validation by default; as in GZSL
+evaluation; ``--no-calibration`` ranks by the raw scores). With
 ``--classes`` (a CSV like ``class_attributes.csv``: ``class`` then one column per attribute,
 named as in training) among any classes described only by their attributes.
 
@@ -21,13 +22,10 @@ import argparse
 import json
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from mgmrn.cli.common import check_paths
 from mgmrn.errors import UserError
-
-if TYPE_CHECKING:
-    pass
 
 PARTLY_UNREADABLE = 1  # exit status when some images could not be read (the others were classified)
 
@@ -62,7 +60,7 @@ def run(args: argparse.Namespace) -> int:
             raise UserError(f"--{option.replace('_', '-')} must be at least 1, got {getattr(args, option)}")
     check_paths(args)
     from mgmrn.data.images import find_images
-    from mgmrn.inference.classes import candidate_classes
+    from mgmrn.inference.classes import ClassSet
     from mgmrn.inference.predictor import Predictor
     from mgmrn.utils.progress import progress
 
@@ -70,10 +68,9 @@ def run(args: argparse.Namespace) -> int:
     predictor = Predictor(args.checkpoint)
     if predictor.note and not args.no_calibration:
         print(f"mgmrn predict: note: {predictor.note}", file=sys.stderr, flush=True)
-    if args.classes is not None:
-        predictor.use_classes(*candidate_classes(args.classes, predictor.attribute_names), source=args.classes)
+    classes = None if args.classes is None else ClassSet.from_csv(predictor.run, args.classes)
     results = predictor.stream(paths, top_k=args.top_k, batch_size=args.batch_size,
-                               calibrated=not args.no_calibration)
+                               calibrated=not args.no_calibration, classes=classes)
     bar = progress(results, "classifying", unit="image", total=len(paths), leave=False)
     failed = 0
     for result in bar:

@@ -1,163 +1,118 @@
-"""Classify new images with a saved model, among its classes or any classes given by attributes."""
+"""Classify new images with a saved run, among its classes or any classes given by attributes."""
 
 from __future__ import annotations
 
-import dataclasses
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO, Iterator, Sequence
 
-import numpy as np
 import torch
+from torch import Tensor
 
-from mgmrn.config import Config, from_dict
 from mgmrn.data.images import load_batches, read_image
-from mgmrn.data.semantics import SemanticsNormalizer, check_semantics
 from mgmrn.data.transforms import build_transforms
 from mgmrn.errors import UserError
-from mgmrn.models.mgmrn import MgMRN
+from mgmrn.inference.classes import ClassSet
 from mgmrn.models.scoring import fused_scores
 from mgmrn.runtime.precision import autocast
-from mgmrn.storage.checkpoint import load_checkpoint
+from mgmrn.storage.saved_run import SavedRun
 
 
-def model_from_checkpoint(state: dict[str, Any]) -> tuple[MgMRN, Config]:
-    """Rebuild the model of a checkpoint (no pretrained download: the weights are inside)."""
-    cfg = from_dict(state["config"])
-    vectors = state.get("attribute_vectors")
-    model_cfg = dataclasses.replace(cfg.model, pretrained="none")
-    model = MgMRN(model_cfg, len(state["attribute_names"]), vectors)
-    try:
-        model.load_state_dict(state["model"])
-    except RuntimeError as exc:  # shapes of another model: e.g. a model.* override at evaluation
-        detail = str(exc).splitlines()[1].strip() if len(str(exc).splitlines()) > 1 else str(exc)
-        raise UserError(f"the saved weights do not fit the model the configuration describes "
-                        f"(a model.* override changes the architecture?): {detail}") from None
-    # Frozen-backbone runs keep their pretrained weights: the feature cache stays valid.
-    model.backbone.weights_id = state.get("weights_id", model.backbone.weights_id)
-    return model.eval(), cfg
+@dataclass(frozen=True)
+class Look:
+    """What the model makes of one image, for :mod:`mgmrn.viz.attention`."""
 
-
-def saved_temperature(state: dict[str, Any]) -> tuple[float, str]:
-    """A checkpoint's probability temperature, and a note when it has none (T = 1 then)."""
-    if "temperature" not in state:
-        return 1.0, ("this run was saved before probabilities were calibrated: they are the plain softmax "
-                     "of the ranking scores, overconfident (train it again to calibrate them)")
-    if state["temperature"] is None:
-        return 1.0, ("this run was trained without validation: its probabilities are the plain softmax of "
-                     "the ranking scores, not calibrated")
-    return float(state["temperature"]), ""
+    z: Tensor  # (1, L, A) each stage's attribute predictions
+    attention: list[Tensor]  # per stage, (1, A, T) its decoder's attention over its tokens (Eq. 8)
+    grid: tuple[int, int]  # the common H x W token grid
+    scores: Tensor  # (K,) Eq. 14's score of each class (raw, no gamma)
+    best: int  # the class ranked first (calibrated, as :meth:`Predictor.rank` ranks)
 
 
 class Predictor:
-    """Scores images against class attribute vectors with a checkpoint's model (Eq. 14).
+    """Scores images against class attribute vectors with a saved run's model (Eq. 14).
 
-    Among the checkpoint's own classes (seen and unseen) the scores are calibrated as in GZSL
-    evaluation: the gamma chosen on validation is subtracted from the seen classes' scores
-    (calibrated stacking), so unseen classes can win. Classes given by attributes
-    (:meth:`use_classes`) are all new to the model and get no gamma.
+    The classes ranked among are an argument (:class:`ClassSet`, default: the run's own, seen
+    and unseen). Their scores are calibrated as the run's metrics were: the gamma that applies
+    under its ``eval.calibration`` (:attr:`SavedRun.applied_gamma`) is subtracted from the
+    seen classes' scores (calibrated stacking), so unseen classes can win. Classes given by
+    attributes are all new to the model and get no gamma.
 
     Probabilities are the softmax of the ranking scores divided by the run's ``temperature``,
     fitted on validation (:mod:`mgmrn.evaluation.confidence`); classes given by attributes share
     it, having no validation of their own. A run saved without one (before temperatures were
     fitted, or trained without validation) keeps T = 1, the plain softmax, and says so in
-    ``note``.
+    ``note``. A predictor never changes once built.
     """
 
-    def __init__(self, checkpoint: str | Path) -> None:
-        self.state = load_checkpoint(checkpoint)
-        self.model, self.cfg = model_from_checkpoint(self.state)
-        self.transform = build_transforms(self.cfg.data.image_size, self.state["mean"], self.state["std"],
+    def __init__(self, run: SavedRun | str | Path) -> None:
+        self.run = run if isinstance(run, SavedRun) else SavedRun.open(run)
+        self.model, self.cfg = self.run.model(), self.run.config
+        self.transform = build_transforms(self.cfg.data.image_size, self.run.mean, self.run.std,
                                           train=False, crop_pct=self.cfg.data.crop_pct)
-        self.attribute_names: list[str] = list(self.state["attribute_names"])
-        self.classes: list[str] = list(self.state["classes"])
-        self.attributes = torch.as_tensor(self.state["attributes"], dtype=torch.float32)
-        self.seen = torch.zeros(len(self.classes), dtype=torch.bool)  # per candidate class
-        self.seen[torch.as_tensor(self.state["seen"], dtype=torch.long)] = True
-        self.gamma: float = float(self.state.get("gamma") or 0.0)  # 0: trained without validation
-        self.temperature, self.note = saved_temperature(self.state)
-        saved = self.state.get("normalizer")  # older checkpoints lack it
-        self.normalizer: SemanticsNormalizer | None = (
-            SemanticsNormalizer.from_state(saved) if saved is not None
-            else SemanticsNormalizer(self.cfg.data.normalize) if self.cfg.data.normalize in ("l2", "none")
-            else None  # minmax / zscore statistics were not saved
-        )
+        self.attribute_names: list[str] = list(self.run.attribute_names)
+        self.classes = ClassSet.of_run(self.run)  # ranked among by default
+        self.gamma = self.run.applied_gamma
+        self.temperature, self.note = self.run.probability_temperature, self.run.temperature_note
 
-    def restrict_to(self, names: Sequence[str]) -> None:
-        """Keep only these of the current candidate classes (e.g. the checkpoint's unseen ones)."""
-        unknown = [n for n in names if n not in self.classes]
-        if unknown or not names:
-            raise UserError(f"unknown classes {unknown[:5]}" if unknown else "no classes given")
-        index = [self.classes.index(n) for n in names]
-        self.classes = list(names)
-        self.attributes = self.attributes[index]
-        self.seen = self.seen[index]
+    def calibrate(self, scores: Tensor, classes: ClassSet) -> Tensor:
+        """Calibrated stacking: ``gamma`` subtracted from the seen classes' scores (B, K)."""
+        return scores - self.gamma * classes.seen.to(scores.dtype)
 
-    def use_classes(self, names: Sequence[str], attributes: np.ndarray,
-                    source: str | Path = "candidate classes") -> None:
-        """Replace the candidate classes: ``names`` and their raw attribute values (K, A), in
-        the checkpoint's attribute order (``attribute_names``). They are normalised as the
-        training classes were (``data.normalize``); ``source`` names them in errors."""
-        att = np.asarray(attributes, dtype=np.float64)
-        names = list(names)
-        expected = (len(names), len(self.attribute_names))
-        if att.shape != expected or not names:
-            raise UserError(f"expected attributes of shape {expected} (classes, attributes), got {att.shape}", source)
-        if len(set(names)) != len(names):
-            raise UserError("class names must be distinct", source)
-        check_semantics(att, names, Path(source))
-        if self.normalizer is None:
-            raise UserError(f"this checkpoint predates saved data.normalize statistics ({self.cfg.data.normalize}); "
-                            "retrain it to classify new classes", source)
-        self.classes = names
-        self.attributes = torch.as_tensor(self.normalizer(att, names, Path(source)))
-        self.seen = torch.zeros(len(names), dtype=torch.bool)
-
-    def calibrate(self, scores: torch.Tensor) -> torch.Tensor:
-        """Calibrated stacking: ``gamma`` subtracted from the seen candidate classes' scores (B, K)."""
-        return scores - self.gamma * self.seen.to(scores.dtype)
-
-    def load_image(self, path: str | Path | BinaryIO) -> torch.Tensor:
+    def load_image(self, path: str | Path | BinaryIO) -> Tensor:
         """The model's input for one image, a file or an open binary file (e.g. an upload in
         memory, named in errors by its ``str``); a UserError naming it if it cannot be read."""
         return self.transform(read_image(path))
 
     @torch.no_grad()
-    def rank(self, x: torch.Tensor, top_k: int, calibrated: bool = True) -> list[list[dict[str, Any]]]:
-        """The ``top_k`` classes of each image of ``x`` (B, 3, H, W), best first: ``class``,
-        ``score`` (Eq. 14, less ``gamma`` if seen and ``calibrated``), ``probability`` (the
-        softmax over all candidate classes of the scores divided by ``temperature``, or of the
-        raw scores unless ``calibrated``) and ``seen`` (trained on)."""
+    def rank(self, x: Tensor, top_k: int, calibrated: bool = True,
+             classes: ClassSet | None = None) -> list[list[dict[str, Any]]]:
+        """The ``top_k`` of ``classes`` for each image of ``x`` (B, 3, H, W), best first:
+        ``class``, ``score`` (Eq. 14, less ``gamma`` if seen and ``calibrated``),
+        ``probability`` (the softmax over all of ``classes`` of the scores divided by
+        ``temperature``, or of the raw scores unless ``calibrated``) and ``seen``."""
+        classes = self.classes if classes is None else classes
         with autocast(x.device, self.cfg.train.amp):  # train.amp's precision, as the hardware allows
             z = self.model(x).float()
-        scores = fused_scores(z, self.attributes, self.cfg.model.scale)
+        scores = fused_scores(z, classes.attributes, self.cfg.model.scale)
         if calibrated:
-            scores = self.calibrate(scores)
+            scores = self.calibrate(scores, classes)
         probabilities = (scores / (self.temperature if calibrated else 1.0)).softmax(dim=1)
-        values, index = scores.topk(min(top_k, len(self.classes)), dim=1)
+        values, index = scores.topk(min(top_k, len(classes)), dim=1)
         return [
-            [{"class": self.classes[i], "score": v, "probability": float(p[i]), "seen": bool(self.seen[i])}
+            [{"class": classes.names[i], "score": v, "probability": float(p[i]), "seen": bool(classes.seen[i])}
              for v, i in zip(vs, ix)]
             for p, vs, ix in zip(probabilities, values.tolist(), index.tolist())
         ]
 
-    def stream(self, paths: Sequence[str | Path], top_k: int = 5, batch_size: int = 16,
-               calibrated: bool = True) -> Iterator[dict[str, Any]]:
+    def stream(self, paths: Sequence[str | Path], top_k: int = 5, batch_size: int = 16, calibrated: bool = True,
+               classes: ClassSet | None = None) -> Iterator[dict[str, Any]]:
         """:meth:`predict`'s results one by one, as each batch is classified; an image that
         cannot be read gives ``{"image", "error"}`` (the problem) and the others go on."""
         for batch in load_batches([str(p) for p in paths], self.transform, batch_size):
             readable = [x for _, x in batch if not isinstance(x, str)]
-            ranked = iter(self.rank(torch.stack(readable), top_k, calibrated) if readable else [])
+            ranked = iter(self.rank(torch.stack(readable), top_k, calibrated, classes) if readable else [])
             for path, x in batch:
                 yield {"image": path, "error": x} if isinstance(x, str) else {"image": path, "top": next(ranked)}
 
-    def predict(self, paths: Sequence[str | Path], top_k: int = 5, batch_size: int = 16,
-                calibrated: bool = True) -> list[dict[str, Any]]:
+    def predict(self, paths: Sequence[str | Path], top_k: int = 5, batch_size: int = 16, calibrated: bool = True,
+                classes: ClassSet | None = None) -> list[dict[str, Any]]:
         """One ``{"image", "top": [{"class", "score", "probability", "seen"}, ...]}`` per image,
-        best first (see :meth:`rank`); ``calibrated`` subtracts ``gamma`` from the scores of the
-        checkpoint's seen classes (see the class doc). An unreadable image is a UserError."""
+        best first, among ``classes`` (see :meth:`rank`). An unreadable image is a UserError."""
         results = []
-        for result in self.stream(paths, top_k, batch_size, calibrated):
+        for result in self.stream(paths, top_k, batch_size, calibrated, classes):
             if "error" in result:
                 raise UserError(result["error"], result["image"])
             results.append(result)
         return results
+
+    @torch.no_grad()
+    def look(self, x: Tensor, classes: ClassSet | None = None) -> Look:
+        """One image's (3, H, W) per-stage attribute predictions and attention, its scores over
+        ``classes`` and the class ranked first (in float32, whatever ``train.amp``)."""
+        classes = self.classes if classes is None else classes
+        maps = self.model.backbone(x[None])
+        z, attention = self.model.forward_maps(maps, return_attention=True)
+        scores = fused_scores(z, classes.attributes, self.cfg.model.scale)[0]
+        best = int(self.calibrate(scores[None], classes)[0].argmax())
+        return Look(z, attention, self.model.token_grid(maps), scores, best)

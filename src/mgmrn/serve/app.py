@@ -18,7 +18,7 @@ from fastapi.staticfiles import StaticFiles
 from starlette.concurrency import run_in_threadpool
 
 from mgmrn import __version__
-from mgmrn.inference.classes import candidate_classes
+from mgmrn.inference.classes import ClassSet, candidate_classes
 from mgmrn.inference.predictor import Predictor
 from mgmrn.serve.errors import add_error_handlers
 from mgmrn.serve.guard import Guard
@@ -51,23 +51,24 @@ router = APIRouter(responses={code: {"model": Error} for code in (400, 401, 403,
 
 def listing(state: ServerState) -> dict[str, Any]:
     """The run's classes and the defined ones (their non-zero raw attribute values)."""
-    names = state.predictor.attribute_names
+    names, run = state.predictor.attribute_names, state.predictor.classes
     return {
-        "run": [{"name": n, "seen": bool(s)} for n, s in zip(state.predictor.classes, state.predictor.seen)],
+        "run": [{"name": n, "seen": bool(s)} for n, s in zip(run.names, run.seen)],
         "defined": [{"name": n, "attributes": {names[i]: float(v[i]) for i in np.flatnonzero(v)}}
                     for n, v in state.defined().items()],
         "max_defined": state.max_defined,
     }
 
 
-def rank_upload(predictor: Predictor, image: UploadFile, top_k: int) -> list[dict[str, Any]]:
-    """The ``top_k`` classes for one uploaded image, as ``mgmrn predict`` ranks them."""
-    return predictor.rank(predictor.load_image(Upload.of(image))[None], top_k)[0]
+def rank_upload(predictor: Predictor, classes: ClassSet, image: UploadFile, top_k: int) -> list[dict[str, Any]]:
+    """The ``top_k`` of ``classes`` for one uploaded image, as ``mgmrn predict`` ranks them."""
+    return predictor.rank(predictor.load_image(Upload.of(image))[None], top_k, classes=classes)[0]
 
 
-def explain_upload(predictor: Predictor, image: UploadFile, class_name: str | None, top_k: int) -> dict[str, Any]:
+def explain_upload(predictor: Predictor, classes: ClassSet, image: UploadFile, class_name: str | None,
+                   top_k: int) -> dict[str, Any]:
     """``mgmrn attention`` for one uploaded image: the summary and the drawing (base64 PNG)."""
-    explanation = explain(predictor, Upload.of(image), class_name=class_name, top_k=top_k)
+    explanation = explain(predictor, Upload.of(image), classes=classes, class_name=class_name, top_k=top_k)
     png = io.BytesIO()
     render(explanation, TILE).save(png, format="PNG")
     return {**explanation.to_dict(), "png": base64.b64encode(png.getvalue()).decode()}
@@ -122,7 +123,7 @@ async def delete(name: str, state: Server) -> dict[str, Any]:
 @router.post("/api/predict", response_model=Prediction, summary="the top classes for one image")
 async def predict(image: UploadFile, state: Server, among: AmongField = "run",
                   top_k: Annotated[int, Form(ge=1, le=100)] = 5) -> dict[str, Any]:
-    return {"top": await state.run(rank_upload, state.candidates(among), image, top_k)}
+    return {"top": await state.run(rank_upload, state.predictor, state.candidates(among), image, top_k)}
 
 
 @router.post("/api/explain", response_model=Explanation,
@@ -131,12 +132,12 @@ async def explain_image(image: UploadFile, state: Server, among: AmongField = "r
                         class_name: Annotated[str | None, Form(alias="class",
                                                                description="default: the predicted class")] = None,
                         top_k: Annotated[int, Form(ge=1, le=16, description="attributes drawn")] = 4) -> dict[str, Any]:
-    return await state.run(explain_upload, state.candidates(among), image, class_name, top_k)
+    return await state.run(explain_upload, state.predictor, state.candidates(among), image, class_name, top_k)
 
 
 def create_app(predictor: Predictor, max_defined: int = MAX_DEFINED, allowed_hosts: Sequence[str] = (),
                token: str | None = None, body_seconds: float = BODY_SECONDS) -> FastAPI:
-    """The app serving ``predictor`` (it ranks among the predictor's current classes); it
+    """The app serving ``predictor`` (among the run's classes, and those its clients define); it
     answers to IP addresses, ``localhost`` and ``allowed_hosts`` (see :mod:`mgmrn.serve.guard`),
     with ``token`` only to requests that carry it, and gives a body ``body_seconds`` to arrive."""
     state = ServerState(predictor, max_defined)

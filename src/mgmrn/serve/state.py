@@ -10,7 +10,6 @@ spreads over all cores with torch's intra-op threads: concurrent ones would only
 from __future__ import annotations
 
 import asyncio
-import copy
 import threading
 import unicodedata
 from concurrent.futures import ThreadPoolExecutor
@@ -18,9 +17,9 @@ from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence, TypeVar
 
 import numpy as np
-import torch
 
 from mgmrn.errors import UserError
+from mgmrn.inference.classes import ClassSet
 from mgmrn.inference.predictor import Predictor
 
 MAX_DEFINED = 100  # classes defined on one server at once
@@ -90,10 +89,10 @@ class ServerState:
             raise UserError(f"at most {self.max_defined} classes can be defined on this server, "
                             f"got {len(names):,}", source)
         check_names(names, source)
-        taken = [n for n in names if n in self.predictor.classes]
+        taken = [n for n in names if n in self.predictor.classes.names]
         if taken:
             raise UserError(f"{taken[:3]} are classes of the run: give new classes other names", source)
-        self._view(names, values, source)  # refuses what the predictor would: NaN, a zero L2 norm...
+        ClassSet.described(self.predictor.run, names, values, source)  # refuses NaN, a zero L2 norm...
         with self._lock:
             if len(self._defined.keys() | set(names)) > self.max_defined:
                 raise UserError(f"at most {self.max_defined} classes can be defined on this server "
@@ -110,24 +109,13 @@ class ServerState:
         with self._lock:
             return dict(self._defined)
 
-    def candidates(self, among: str) -> Predictor:
-        """The predictor ranking among ``among``: the run's classes (calibrated: gamma off the
-        seen ones), the defined ones (no gamma: new to the model; the run's temperature), or both."""
+    def candidates(self, among: str) -> ClassSet:
+        """The classes to rank among, ``among``: the run's (calibrated: gamma off the seen ones),
+        the defined ones (no gamma: new to the model; the run's temperature), or both."""
         if among == "run":
-            return self.predictor
+            return self.predictor.classes
         defined = self.defined()
         if not defined:
             raise UserError("no classes are defined yet (POST /api/classes)")
-        view = self._view(list(defined), np.stack(list(defined.values())), DEFINED)
-        if among == "both":
-            base = self.predictor
-            view.classes = [*base.classes, *view.classes]
-            view.attributes = torch.cat([base.attributes, view.attributes])
-            view.seen = torch.cat([base.seen, view.seen])
-        return view
-
-    def _view(self, names: Sequence[str], values: np.ndarray, source: str | Path) -> Predictor:
-        """A copy of the predictor among these classes (sharing its model)."""
-        view = copy.copy(self.predictor)
-        view.use_classes(names, values, source=source)
-        return view
+        classes = ClassSet.described(self.predictor.run, list(defined), np.stack(list(defined.values())), DEFINED)
+        return self.predictor.classes + classes if among == "both" else classes

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import IO
 
 from mgmrn.errors import UserError
-from mgmrn.storage.checkpoint import LAST, SELECTED
+from mgmrn.utils.paths import LAST, SELECTED
 
 LOCK = ".lock"
 # what a run writes (besides the lock): mgmrn train, and mgmrn report's default output

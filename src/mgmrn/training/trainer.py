@@ -23,7 +23,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from mgmrn.config import Config, absolute_paths, save_config, to_dict
+from mgmrn.config import Config, absolute_paths, save_config
 from mgmrn.data.build import RANK_SEED_STEP, ZSLData, build_data
 from mgmrn.errors import UserError
 from mgmrn.evaluation.confidence import fit_on_split
@@ -32,13 +32,14 @@ from mgmrn.evaluation.metrics import Calibration, stage_gammas, stage_metrics
 from mgmrn.models.mgmrn import MgMRN
 from mgmrn.runtime.distributed import barrier, init_distributed, is_main
 from mgmrn.runtime.inputs import Inputs, InputSource
-from mgmrn.storage.checkpoint import LAST, SELECTED, load_checkpoint, save_checkpoint
 from mgmrn.storage.rundir import RunFolder
+from mgmrn.storage.saved_run import SavedRun
 from mgmrn.training.loop import train_epoch
 from mgmrn.training.losses import Criterion
 from mgmrn.training.optim import build_optimizer, set_learning_rates
 from mgmrn.training.step import Stepper
 from mgmrn.utils.io import atomic_open, write_json
+from mgmrn.utils.paths import LAST, SELECTED
 from mgmrn.utils.progress import expect_later_epochs
 
 
@@ -177,7 +178,7 @@ class Trainer:
             if phase.name == "refit":
                 phase.epochs = self.state.best_epoch + 1
             self._fresh(phase)
-            if resumed is not None and resumed["run_state"]["phase"] == phase.name:
+            if resumed is not None and resumed.training["run_state"]["phase"] == phase.name:
                 self._restore(resumed, phase)
                 resumed = None
             self._train_phase(phase)
@@ -186,11 +187,11 @@ class Trainer:
             self.writer.close()
         return metrics
 
-    def _resumed(self) -> dict[str, Any]:
-        """The state of ``last.pt``, for ``--resume``; the run state is restored from it."""
-        resumed = load_checkpoint(self.output / LAST)
+    def _resumed(self) -> SavedRun:
+        """The saved run of ``last.pt``, for ``--resume``; the run state is restored from it."""
+        resumed = SavedRun.open(self.output / LAST)
         try:
-            self.state = RunState(**resumed["run_state"])
+            self.state = RunState(**resumed.training["run_state"])  # type: ignore[index]
         except (KeyError, TypeError):
             raise UserError("damaged checkpoint: no run state to resume from", self.output / LAST) from None
         return resumed
@@ -230,7 +231,7 @@ class Trainer:
             self._log(row)
             if is_main():
                 if keep:
-                    save_checkpoint(self.output / SELECTED, self.checkpoint_payload())
+                    self.saved_run().save(self.output / SELECTED)
                 self._save_last()
             barrier()
 
@@ -283,59 +284,49 @@ class Trainer:
 
     def _final_test(self) -> dict[str, Any]:
         """Metrics of the selected model on the test splits; ``metrics.json``."""
-        selected = load_checkpoint(self.output / SELECTED)
-        self.model.load_state_dict(selected["model"])
+        selected = SavedRun.open(self.output / SELECTED)
+        self.model.load_state_dict(selected.weights)
         metrics = evaluate_checkpoint_model(self.model, self.inputs, self.data, self.cfg, self.device,
                                             gamma=self.state.gamma, temperature=self.state.temperature,
                                             stage_val_gammas=self.state.stage_gammas)
-        metrics["selected_epoch"] = selected["epoch"]
-        metrics["phase"] = selected["phase"]
+        metrics["selected_epoch"] = selected.epoch
+        metrics["phase"] = selected.phase
         if is_main():
             write_json(self.output / "metrics.json", metrics)
-            selected["metrics"] = metrics
-            save_checkpoint(self.output / SELECTED, selected)
+            # the test sweep's gamma: what eval.calibration=test-sweep applies (SavedRun.applied_gamma)
+            selected.replace(metrics=metrics, test_sweep_gamma=metrics["test_sweep_gamma"]).save(self.output / SELECTED)
             if self.writer is not None:
                 for key in ("zsl_top1", "gzsl_unseen", "gzsl_seen", "gzsl_h", "ausuc"):
                     self.writer.add_scalar(f"test/{key}", metrics[key])
         return metrics
 
     # ------------------------------------------------------------------ files
-    def checkpoint_payload(self) -> dict[str, Any]:
-        """The self-contained part of a checkpoint: enough to predict without the data."""
+    def saved_run(self) -> SavedRun:
+        """The run as saved: the model and enough to predict without the data."""
         d = self.data
-        return {
-            "config": to_dict(self.cfg),
-            "model": self.model.state_dict(),
-            "classes": list(d.classes),
-            "attributes": torch.as_tensor(d.attributes),
-            "normalizer": d.normalizer.state(),
-            "attribute_names": list(d.attribute_names),
-            "attribute_vectors": None if d.attribute_vectors is None else torch.as_tensor(d.attribute_vectors),
-            "seen": torch.as_tensor(d.seen),
-            "unseen": torch.as_tensor(d.unseen),
-            "weights_id": self.model.backbone.weights_id,
-            "mean": tuple(self.model.backbone.mean),
-            "std": tuple(self.model.backbone.std),
-            "gamma": self.state.gamma,
-            "temperature": self.state.temperature,
-            "stage_gammas": self.state.stage_gammas,
-            "epoch": self.state.epoch,
-            "phase": self.state.phase,
-        }
+        return SavedRun(
+            config=self.cfg, weights=self.model.state_dict(), classes=list(d.classes),
+            attributes=torch.as_tensor(d.attributes), attribute_names=list(d.attribute_names),
+            attribute_vectors=None if d.attribute_vectors is None else torch.as_tensor(d.attribute_vectors),
+            seen=torch.as_tensor(d.seen), unseen=torch.as_tensor(d.unseen), normalizer=d.normalizer,
+            weights_id=self.model.backbone.weights_id, mean=tuple(self.model.backbone.mean),
+            std=tuple(self.model.backbone.std), val_gamma=self.state.gamma, test_sweep_gamma=None,
+            temperature=self.state.temperature, stage_gammas=self.state.stage_gammas,
+            epoch=self.state.epoch, phase=self.state.phase,
+        )
 
     def _save_last(self) -> None:
-        payload = self.checkpoint_payload()
-        payload.update({**self.stepper.state_dict(), "run_state": self.state.__dict__})
-        save_checkpoint(self.output / LAST, payload)
+        training = {**self.stepper.state_dict(), "run_state": self.state.__dict__}
+        self.saved_run().replace(training=training).save(self.output / LAST)
 
-    def _restore(self, state: dict[str, Any], phase: Phase) -> None:
+    def _restore(self, state: SavedRun, phase: Phase) -> None:
         """Weights and optimiser state of ``last.pt`` into the fresh ``phase``."""
         try:
-            self.model.load_state_dict(state["model"])
+            self.model.load_state_dict(state.weights)
         except RuntimeError:
             raise UserError("its weights do not fit the model of the config resumed with (a model.* key "
                             "changed with --set?)", self.output / LAST) from None
-        self.stepper.load_state_dict(state)
+        self.stepper.load_state_dict(state.training)  # type: ignore[arg-type]
         if self.state.epoch >= phase.epochs and is_main():
             print(f"resume: phase '{phase.name}' already has {self.state.epoch} epochs "
                   f"(train.epochs={self.cfg.train.epochs}); nothing left to train in it", flush=True)

@@ -19,8 +19,8 @@ from PIL import Image, ImageDraw, ImageFont
 from torch import Tensor
 
 from mgmrn.errors import UserError, did_you_mean
+from mgmrn.inference.classes import ClassSet
 from mgmrn.inference.predictor import Predictor
-from mgmrn.models.scoring import fused_scores
 
 
 @dataclass
@@ -106,44 +106,44 @@ def explain(
     predictor: Predictor,
     path: str | Path | BinaryIO,
     *,
+    classes: ClassSet | None = None,
     class_name: str | None = None,
     attributes: Sequence[str] | None = None,
     top_k: int = 4,
 ) -> Explanation:
     """Attention of every stage for one image (a file or an open binary file, as
     :meth:`Predictor.load_image` takes): for ``attributes`` (by name), or the ``top_k``
-    attributes that add most to the score of ``class_name`` (default: the predicted class)."""
-    model, scale = predictor.model, predictor.cfg.model.scale
-    if class_name is not None and class_name not in predictor.classes:
-        raise UserError(f"unknown class '{class_name}'{did_you_mean(class_name, predictor.classes)} "
-                        f"({len(predictor.classes)} classes known, e.g. {', '.join(predictor.classes[:3])})")
+    attributes that add most to the score of ``class_name`` (default: the class predicted
+    among ``classes``, by default the run's)."""
+    classes = predictor.classes if classes is None else classes
+    known = classes.names
+    if class_name is not None and class_name not in known:
+        raise UserError(f"unknown class '{class_name}'{did_you_mean(class_name, known)} "
+                        f"({len(known)} classes known, e.g. {', '.join(known[:3])})")
     names = predictor.attribute_names
     unknown = [a for a in attributes or () if a not in names]
     if unknown:
         raise UserError(f"unknown attributes {unknown[:5]}{did_you_mean(unknown[0], names)} "
                         f"(the model knows {len(names)}, e.g. {', '.join(names[:2])})")
     x = predictor.load_image(path)
-    maps = model.backbone(x[None])
-    z, attn = model.forward_maps(maps, return_attention=True)
-    scores = fused_scores(z, predictor.attributes, scale)[0]
-    best = int(predictor.calibrate(scores[None])[0].argmax())  # the class `mgmrn predict` ranks first
-    k = best if class_name is None else predictor.classes.index(class_name)
-    contrib = attribute_contributions(z[0], predictor.attributes[k], scale)
+    look = predictor.look(x, classes)
+    best = look.best  # the class `mgmrn predict` ranks first
+    k = best if class_name is None else known.index(class_name)
+    contrib = attribute_contributions(look.z[0], classes.attributes[k], predictor.cfg.model.scale)
     if attributes:
         index = torch.tensor([names.index(a) for a in attributes])
     else:
         index = contrib.topk(min(top_k, len(names))).indices
-    size = model.token_grid(maps)
     return Explanation(
         image=str(path),
-        crop=_crop_image(x, predictor.state["mean"], predictor.state["std"]),
-        class_name=predictor.classes[k],
-        score=float(scores[k]),
+        crop=_crop_image(x, predictor.run.mean, predictor.run.std),
+        class_name=known[k],
+        score=float(look.scores[k]),
         predicted=k == best,
-        predicted_class=predictor.classes[best],
+        predicted_class=known[best],
         attributes=[names[i] for i in index.tolist()],
         contributions=contrib[index].tolist(),
-        stages=[split_tokens(a[0, index].float(), size) for a in attn],
+        stages=[split_tokens(a[0, index].float(), look.grid) for a in look.attention],
     )
 
 

@@ -20,6 +20,7 @@ from matplotlib.cm import ScalarMappable
 from matplotlib.colors import ListedColormap, Normalize
 from matplotlib.figure import Figure
 
+from mgmrn.inference.classes import ClassSet
 from mgmrn.inference.predictor import Predictor
 from mgmrn.viz.attention import (
     Explanation,
@@ -53,22 +54,21 @@ def images(preds: Predictions) -> list[tuple[str, str]]:
     return [(next(p for p, y in d.test_unseen if y == c), d.classes[c]) for c in picked]
 
 
-def _predictor(run: Run, preds: Predictions) -> Predictor:
-    predictor = Predictor(run.folder)
-    predictor.restrict_to([preds.data.classes[c] for c in preds.data.unseen])
-    return predictor
+def _unseen(run: Run, preds: Predictions) -> tuple[Predictor, ClassSet]:
+    """The run's predictor and its unseen classes, the ones an explanation ranks among (ZSL)."""
+    return Predictor(run.saved), ClassSet.of_run(run.saved, [preds.data.classes[c] for c in preds.data.unseen])
 
 
 def rows(runs: Sequence[Run], preds: Sequence[Predictions]) -> list[Row]:
     """Per image, one row per run that knows its class (the first run chooses the attributes)."""
-    predictors = [_predictor(r, p) for r, p in zip(runs, preds)]
+    predictors = [_unseen(r, p) for r, p in zip(runs, preds)]
     found = []
     for path, name in images(preds[0]):
-        first = explain(predictors[0], path, class_name=name, top_k=ATTRIBUTES)
-        for run, predictor in zip(runs, predictors):
-            if name in predictor.classes:
-                e = first if predictor is predictors[0] else explain(predictor, path, class_name=name,
-                                                                      attributes=first.attributes)
+        first = explain(predictors[0][0], path, classes=predictors[0][1], class_name=name, top_k=ATTRIBUTES)
+        for i, (run, (predictor, unseen)) in enumerate(zip(runs, predictors)):
+            if name in unseen.names:
+                e = first if i == 0 else explain(predictor, path, classes=unseen, class_name=name,
+                                                 attributes=first.attributes)
                 found.append(Row(run.label, e))
     return found
 

@@ -54,9 +54,9 @@ def metrics_rows(run: Run, preds: Predictions) -> list[Row]:
     ``stage_gammas``; a run saved without them has no stage GZSL), as ``metrics.json``'s
     ``stages`` report them."""
     d = preds.data
-    calibration = Calibration.from_config(run.cfg.eval, run.state.get("gamma"))
+    calibration = Calibration.from_config(run.cfg.eval, run.saved.val_gamma)
     scores = preds.stage_scores()
-    saved = run.state.get("stage_gammas") or [None] * scores.shape[1]
+    saved = run.saved.stage_gammas or [None] * scores.shape[1]
     rows = []
     for l, gamma in enumerate(saved):
         gzsl = calibration.how != "val" or gamma is not None

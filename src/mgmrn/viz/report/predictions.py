@@ -22,8 +22,8 @@ import torch
 from mgmrn.data.build import ZSLData, build_data
 from mgmrn.errors import UserError
 from mgmrn.models.scoring import fused_scores, stage_scores
-from mgmrn.storage.checkpoint import SELECTED
 from mgmrn.utils.io import atomic_open
+from mgmrn.utils.paths import SELECTED
 from mgmrn.viz.report.runs import Run
 
 CACHE = "report_cache.npz"
@@ -76,12 +76,11 @@ def _read(path: Path, key: str) -> tuple[np.ndarray, np.ndarray] | None:
 def _predict(run: Run, data: ZSLData) -> tuple[np.ndarray, np.ndarray]:
     """Every test image's z, as the run's final test computed it."""
     from mgmrn.evaluation.evaluate import Evaluator
-    from mgmrn.inference.predictor import model_from_checkpoint
     from mgmrn.runtime.distributed import init_distributed
     from mgmrn.runtime.inputs import Inputs
 
     _, _, device = init_distributed()
-    model, cfg = model_from_checkpoint(run.state)
+    model, cfg = run.saved.model(), run.cfg
     model.to(device)
     inputs = Inputs.create(cfg, data, model, device)
     attributes = torch.as_tensor(data.attributes, dtype=torch.float32)
@@ -95,7 +94,7 @@ def predictions(run: Run) -> Predictions:
     """The run's test predictions, from ``RUN/report_cache.npz`` when it is current, else
     computed and stored there."""
     data = build_data(run.cfg.data)
-    if list(data.classes) != list(run.state["classes"]):
+    if list(data.classes) != list(run.saved.classes):
         raise UserError("the data set's classes are not those the run was trained on "
                         f"(data.root {run.cfg.data.root or '(generated)'})", run.folder / SELECTED)
     key = cache_key(run.folder / SELECTED, data)

@@ -10,7 +10,6 @@ from typing import Optional, Sequence
 from matplotlib.figure import Figure
 
 from mgmrn.evaluation.confidence import Reliability, candidate_logits, nll, reliability
-from mgmrn.inference.predictor import saved_temperature
 from mgmrn.viz.report.figure import color, new_figure
 from mgmrn.viz.report.page import Section, table
 from mgmrn.viz.report.predictions import Predictions
@@ -36,7 +35,7 @@ class Diagram:
 def diagrams(run: Run, preds: Predictions) -> list[Diagram]:
     """The seen and the unseen images' diagrams, ranked as the run ranks (its gamma)."""
     d = preds.data
-    temperature = None if saved_temperature(run.state)[1] else float(run.state["temperature"])
+    temperature = run.saved.temperature
     logits, targets, is_seen = candidate_logits(preds.fused_scores(), preds.labels, d.seen, d.unseen,
                                                 float(run.metrics["gamma"]))
     found = []

@@ -8,9 +8,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
 
-from mgmrn.config import Config, from_dict
+from mgmrn.config import Config, to_dict
 from mgmrn.errors import UserError
-from mgmrn.storage.checkpoint import SELECTED, load_checkpoint
+from mgmrn.storage.saved_run import SavedRun
+from mgmrn.utils.paths import SELECTED
 
 METRICS, LOG = "metrics.json", "log.csv"
 METRIC_KEYS = ("zsl_top1", "gzsl_unseen", "gzsl_seen", "gzsl_h", "ausuc", "gamma", "calibration")
@@ -18,15 +19,18 @@ METRIC_KEYS = ("zsl_top1", "gzsl_unseen", "gzsl_seen", "gzsl_h", "ausuc", "gamma
 
 @dataclass
 class Run:
-    """A finished training run: ``model.pt`` (its checkpoint and config), ``metrics.json``
+    """A finished training run: ``model.pt`` (its saved run and config), ``metrics.json``
     and ``log.csv``; ``label`` names it in the report (see :func:`label_runs`)."""
 
     folder: Path
-    state: dict[str, Any]
-    cfg: Config
+    saved: SavedRun
     metrics: dict[str, Any]
     log: list[dict[str, str]]
     label: str = ""
+
+    @property
+    def cfg(self) -> Config:
+        return self.saved.config
 
 
 def _metrics(path: Path) -> dict[str, Any]:
@@ -63,8 +67,7 @@ def open_run(folder: str | Path) -> Run:
             raise UserError("missing (mgmrn train writes it; a run still training has no metrics.json yet)",
                             folder / name)
     metrics, log = _metrics(folder / METRICS), _log(folder / LOG)
-    state = load_checkpoint(folder / SELECTED)
-    return Run(folder, state, from_dict(state["config"]), metrics, log)
+    return Run(folder, SavedRun.open(folder / SELECTED), metrics, log)
 
 
 def flatten(values: dict[str, Any], prefix: str = "") -> dict[str, Any]:
@@ -89,7 +92,7 @@ def differences(configs: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
 def label_runs(runs: Sequence[Run]) -> None:
     """Name each run by its config's differences from the others (``model.stages=2, seed=1``);
     by its folder when there is one run, or when the configs do not tell them apart."""
-    diffs = differences([r.state["config"] for r in runs])
+    diffs = differences([to_dict(r.cfg) for r in runs])
     labels = [", ".join(f"{k}={v}" for k, v in d.items()) for d in diffs]
     if len(runs) == 1 or len(set(labels)) < len(labels):
         names = [r.folder.name for r in runs]

@@ -47,7 +47,7 @@ def stage_curves(run: Run, preds: Predictions) -> list[Curve]:
     """Each stage's curve, its point at the stage's validation gamma (at the run's gamma for a
     run saved without per-stage gammas)."""
     scores = preds.stage_scores()
-    gammas = run.state.get("stage_gammas") or [float(run.metrics["gamma"])] * scores.shape[1]
+    gammas = run.saved.stage_gammas or [float(run.metrics["gamma"])] * scores.shape[1]
     return [curve(preds, float(g), scores[:, l]) for l, g in enumerate(gammas)]
 
 

@@ -7,6 +7,7 @@ from typing import Sequence
 
 from matplotlib.figure import Figure
 
+from mgmrn.config import to_dict
 from mgmrn.viz.report.figure import color, new_figure
 from mgmrn.viz.report.page import Section
 from mgmrn.viz.report.runs import Run, differences
@@ -27,7 +28,7 @@ class Sweep:
 def sweep(runs: Sequence[Run]) -> Sweep | None:
     """None unless there are several runs whose configs differ in one key of ``SWEPT`` only,
     with one whole number per run."""
-    diffs = differences([r.state["config"] for r in runs])
+    diffs = differences([to_dict(r.cfg) for r in runs])
     keys = list(diffs[0])
     if len(runs) < 2 or len(keys) != 1 or keys[0] not in SWEPT:
         return None
