@@ -17,7 +17,7 @@ from mgmrn.cli.main import main
 from mgmrn.models.backbone import build_backbone
 from mgmrn.runtime.precision import cpu_has_native_bf16
 from mgmrn.storage import feature_cache as cache_module
-from mgmrn.storage.checkpoint import load_checkpoint
+from mgmrn.storage.saved_run import SavedRun
 
 CONTRACT = ("zsl_top1", "gzsl_unseen", "gzsl_seen", "gzsl_h", "ausuc", "gamma", "calibration")
 
@@ -68,7 +68,7 @@ def test_eval_reproduces_metrics(run_dir: Path, tmp_path: Path):
         mine, theirs = (m["probabilities"] if side is None else m["probabilities"][side] for m in (again, saved))
         assert {k: v for k, v in mine.items() if not isinstance(v, dict)} == pytest.approx(
             {k: v for k, v in theirs.items() if not isinstance(v, dict)}, abs=1e-6)
-    assert saved["probabilities"]["temperature"] == load_checkpoint(run_dir)["temperature"]
+    assert saved["probabilities"]["temperature"] == SavedRun.open(run_dir).temperature
     assert main(["eval", str(run_dir), "--set", "eval.calibration=test-sweep", "--output", str(out)]) == 0
     assert json.loads(out.read_text())["gzsl_h"] == pytest.approx(saved["test_sweep_h"], abs=1e-6)
 
@@ -105,11 +105,9 @@ def test_eval_per_class_matches_zsl_top1(run_dir: Path, tmp_path: Path, capsys):
 
 
 def _unseen_images(run_dir: Path) -> tuple[list[str], list[str]]:
-    state = load_checkpoint(run_dir)
-    from mgmrn.config import from_dict
     from mgmrn.data.build import build_data
 
-    data = build_data(from_dict(state["config"]).data)
+    data = build_data(SavedRun.open(run_dir).config.data)
     samples = data.test_unseen[::20][:3]
     return [p for p, _ in samples], [data.classes[y] for _, y in samples]
 
@@ -120,7 +118,7 @@ def test_predict_json_among_checkpoint_classes(run_dir: Path, capsys):
     assert main(["predict", str(run_dir / "model.pt"), *images, "--top-k", "3", "--json"]) == 0
     lines = [json.loads(line) for line in capsys.readouterr().out.strip().splitlines()]
     assert [r["image"] for r in lines] == images
-    classes = load_checkpoint(run_dir)["classes"]
+    classes = SavedRun.open(run_dir).classes
     for r in lines:
         assert len(r["top"]) == 3 and all(t["class"] in classes for t in r["top"])
         scores = [t["score"] for t in r["top"]]
@@ -129,9 +127,9 @@ def test_predict_json_among_checkpoint_classes(run_dir: Path, capsys):
 
 def test_predict_new_classes_from_attributes(run_dir: Path, tmp_path: Path, capsys):
     """Classes the model never saw, under new names, described only by attributes."""
-    state = load_checkpoint(run_dir)
-    names, att = state["attribute_names"], state["attributes"]
-    unseen = [int(c) for c in state["unseen"]]
+    saved = SavedRun.open(run_dir)
+    names, att = saved.attribute_names, saved.attributes
+    unseen = [int(c) for c in saved.unseen]
     table = tmp_path / "new_classes.csv"
     with table.open("w", newline="") as handle:
         w = csv.writer(handle)
@@ -151,25 +149,25 @@ def test_predictor_api_new_classes_are_normalised_and_checked(run_dir: Path):
     """Raw attribute values (any scale) give the same ranking as the checkpoint's own
     normalised ones; bad shapes, NaN values and unknown names are user errors."""
     from mgmrn.errors import UserError
+    from mgmrn.inference.classes import ClassSet
     from mgmrn.inference.predictor import Predictor
 
-    state = load_checkpoint(run_dir)
-    unseen = [int(c) for c in state["unseen"]]
-    names = [state["classes"][c] for c in unseen]
+    saved = SavedRun.open(run_dir)
+    unseen = [int(c) for c in saved.unseen]
+    names = [saved.classes[c] for c in unseen]
     images, _ = _unseen_images(run_dir)
-    own = Predictor(run_dir)
-    own.restrict_to(names)
-    new = Predictor(run_dir)
-    new.use_classes([f"new_{n}" for n in names], 7.0 * np.asarray(state["attributes"])[unseen])
-    for a, b in zip(own.predict(images, top_k=2), new.predict(images, top_k=2)):
+    predictor = Predictor(saved)
+    own = ClassSet.of_run(saved, names)
+    new = ClassSet.described(saved, [f"new_{n}" for n in names], 7.0 * np.asarray(saved.attributes)[unseen])
+    for a, b in zip(predictor.predict(images, top_k=2, classes=own), predictor.predict(images, top_k=2, classes=new)):
         assert [f"new_{t['class']}" for t in a["top"]] == [t["class"] for t in b["top"]]
         assert [t["score"] for t in a["top"]] == pytest.approx([t["score"] for t in b["top"]], abs=1e-4)
-    bad = np.ones((2, len(state["attribute_names"])))
+    bad = np.ones((2, len(saved.attribute_names)))
     bad[1, 3] = np.nan
-    for call, needle in ((lambda: new.use_classes(["a", "b"], bad), "non-finite"),
-                         (lambda: new.use_classes(["a"], bad), "expected attributes of shape"),
-                         (lambda: new.use_classes(["a", "a"], np.ones_like(bad)), "distinct"),
-                         (lambda: new.restrict_to(["no_such_class"]), "unknown classes")):
+    for call, needle in ((lambda: ClassSet.described(saved, ["a", "b"], bad), "non-finite"),
+                         (lambda: ClassSet.described(saved, ["a"], bad), "expected attributes of shape"),
+                         (lambda: ClassSet.described(saved, ["a", "a"], np.ones_like(bad)), "distinct"),
+                         (lambda: ClassSet.of_run(saved, ["no_such_class"]), "unknown classes")):
         with pytest.raises(UserError, match=needle):
             call()
 
@@ -206,7 +204,7 @@ def test_attention_maps_and_contributions_are_exact(run_dir: Path):
     predictor = Predictor(run_dir)
     images, _ = _unseen_images(run_dir)
     names = predictor.attribute_names
-    other = predictor.classes[-1]
+    other = predictor.classes.names[-1]
     e = explain(predictor, images[0], class_name=other, attributes=names[:2])
     assert e.attributes == names[:2] and e.class_name == other
     for stage in e.stages:
@@ -214,8 +212,8 @@ def test_attention_maps_and_contributions_are_exact(run_dir: Path):
         torch.testing.assert_close(total, torch.ones(2))
     with torch.no_grad():
         z = predictor.model(predictor.load_image(images[0])[None])
-    every = attribute_contributions(z[0], predictor.attributes[-1], predictor.cfg.model.scale)
-    score = fused_scores(z, predictor.attributes, predictor.cfg.model.scale)[0, -1]
+    every = attribute_contributions(z[0], predictor.classes.attributes[-1], predictor.cfg.model.scale)
+    score = fused_scores(z, predictor.classes.attributes, predictor.cfg.model.scale)[0, -1]
     torch.testing.assert_close(every.sum(), score, rtol=1e-4, atol=1e-4)
     torch.testing.assert_close(torch.tensor(e.contributions), every[:2])
     assert e.score == pytest.approx(float(score), abs=1e-4)
@@ -245,8 +243,8 @@ def test_feature_cache_reused_and_resume_is_exact(run_dir: Path, tmp_path: Path,
     one[one.index("train.epochs=2")] = "train.epochs=1"
     assert main(["train", "demo", *one, "--output", str(tmp_path / "resumed")]) == 0
     assert main(["train", "--resume", str(tmp_path / "resumed"), "--set", "train.epochs=2"]) == 0
-    a = load_checkpoint(tmp_path / "straight" / "last.pt")["model"]
-    b = load_checkpoint(tmp_path / "resumed" / "last.pt")["model"]
+    a = SavedRun.open(tmp_path / "straight" / "last.pt").weights
+    b = SavedRun.open(tmp_path / "resumed" / "last.pt").weights
     for key in a:
         torch.testing.assert_close(a[key], b[key], msg=key)
 
@@ -421,10 +419,10 @@ def test_frozen_epochs_then_fine_tuning_resumes_exactly(tmp_path: Path):
     one = args[:]
     one[one.index("train.epochs=2")] = "train.epochs=1"
     assert main(["train", "demo", *one, "--output", str(tmp_path / "resumed")]) == 0
-    after_frozen = load_checkpoint(tmp_path / "resumed" / "last.pt")["model"]
+    after_frozen = SavedRun.open(tmp_path / "resumed" / "last.pt").weights
     assert main(["train", "--resume", str(tmp_path / "resumed"), "--set", "train.epochs=2"]) == 0
-    straight = load_checkpoint(tmp_path / "straight" / "last.pt")["model"]
-    resumed = load_checkpoint(tmp_path / "resumed" / "last.pt")["model"]
+    straight = SavedRun.open(tmp_path / "straight" / "last.pt").weights
+    resumed = SavedRun.open(tmp_path / "resumed" / "last.pt").weights
     for key in straight:
         torch.testing.assert_close(straight[key], resumed[key], msg=key)
     pretrained = build_backbone("tf_efficientnet_lite0", 2).state_dict()
@@ -437,7 +435,7 @@ def test_frozen_epochs_then_fine_tuning_resumes_exactly(tmp_path: Path):
 def test_freeze_bn_keeps_running_statistics_while_fine_tuning(tmp_path: Path):
     args = tiny(tmp_path, "train.freeze_backbone=false", "train.freeze_bn=true", "train.epochs=1", "train.lr=0.01")
     assert main(["train", "demo", *args, "--output", str(tmp_path / "run")]) == 0
-    tuned = load_checkpoint(tmp_path / "run" / "last.pt")["model"]
+    tuned = SavedRun.open(tmp_path / "run" / "last.pt").weights
     pretrained = build_backbone("tf_efficientnet_lite0", 2).state_dict()
     stats = [k for k in pretrained if k.endswith(("running_mean", "running_var"))]
     weights = [k for k in pretrained if k.endswith("weight")]
@@ -452,7 +450,6 @@ def test_on_corrupt_skip_leaves_unreadable_images_out_of_cache_training_and_metr
     from mgmrn.config import load_config
     from mgmrn.data.build import build_data
     from mgmrn.evaluation.evaluate import Evaluator
-    from mgmrn.inference.predictor import model_from_checkpoint
     from mgmrn.runtime.inputs import Inputs
 
     args = tiny(tmp_path)
@@ -463,7 +460,8 @@ def test_on_corrupt_skip_leaves_unreadable_images_out_of_cache_training_and_metr
     assert main(["train", "demo", *args, "--set", "data.on_corrupt=skip", "--output", str(run)]) == 0
     skipped = list((tmp_path / "features").glob("*/skipped.json"))
     assert len(skipped) == 1 and json.loads(skipped[0].read_text()) == [bad]
-    model, cfg = model_from_checkpoint(load_checkpoint(run))
+    saved = SavedRun.open(run)
+    model, cfg = saved.model(), saved.config
     cpu = torch.device("cpu")
     for frozen in (True, False):  # cached maps, then images through the skipping loader
         cfg.train.freeze_backbone = frozen
@@ -482,25 +480,23 @@ def test_on_corrupt_skip_leaves_unreadable_images_out_of_cache_training_and_metr
 def test_predict_applies_the_validation_gamma_to_seen_classes(run_dir: Path, capsys):
     """``mgmrn predict`` ranks the checkpoint's classes as GZSL evaluation does (gamma off the
     seen classes' scores, Eq. 14 otherwise); ``--no-calibration`` gives the raw scores."""
-    from mgmrn.inference.predictor import Predictor
+    from mgmrn.inference.classes import ClassSet
 
-    state = load_checkpoint(run_dir)
-    assert state["gamma"] > 0
+    saved = SavedRun.open(run_dir)
+    assert saved.config.eval.calibration == "val" and saved.applied_gamma == saved.val_gamma > 0
     images, _ = _unseen_images(run_dir)
-    k = len(state["classes"])
+    k = len(saved.classes)
     outputs = []
     for extra in ([], ["--no-calibration"]):
         capsys.readouterr()
         assert main(["predict", str(run_dir), *images, "--top-k", str(k), "--json", *extra]) == 0
         outputs.append([{t["class"]: t["score"] for t in json.loads(line)["top"]}
                         for line in capsys.readouterr().out.strip().splitlines()])
-    seen = {state["classes"][int(c)] for c in state["seen"]}
+    seen = {saved.classes[int(c)] for c in saved.seen}
     for calibrated, raw in zip(*outputs):
         for name, score in raw.items():
-            assert calibrated[name] == pytest.approx(score - state["gamma"] * (name in seen), abs=1e-4)
-    predictor = Predictor(run_dir)
-    predictor.restrict_to(sorted(seen)[:2])
-    assert predictor.seen.all()  # restricting keeps which classes are seen
+            assert calibrated[name] == pytest.approx(score - saved.val_gamma * (name in seen), abs=1e-4)
+    assert ClassSet.of_run(saved, sorted(seen)[:2]).seen.all()  # restricting keeps which classes are seen
 
 
 def test_train_refuses_to_overwrite_a_run_or_a_file(run_dir: Path, capsys):

@@ -20,7 +20,7 @@ from mgmrn.cli.main import main
 from mgmrn.data.images import ImageDataset, decode_image
 from mgmrn.errors import UserError
 from mgmrn.inference.predictor import Predictor
-from mgmrn.storage.checkpoint import load_checkpoint
+from mgmrn.storage.saved_run import SavedRun
 
 
 @pytest.fixture(scope="module")
@@ -50,11 +50,11 @@ def predict_json(capsys, *argv: str) -> tuple[int, list[dict], str]:
 
 @pytest.mark.parametrize("calibration", [[], ["--no-calibration"]])
 def test_probabilities_are_the_softmax_of_the_scores_over_all_classes(run_dir, images, capsys, calibration):
-    state = load_checkpoint(run_dir)
-    seen = {state["classes"][int(c)] for c in state["seen"]}
-    k = len(state["classes"])
-    assert state["temperature"] > 0 and state["temperature"] != 1.0  # fitted on validation
-    temperature = 1.0 if calibration else state["temperature"]
+    saved = SavedRun.open(run_dir)
+    seen = {saved.classes[int(c)] for c in saved.seen}
+    k = len(saved.classes)
+    assert saved.temperature > 0 and saved.temperature != 1.0  # fitted on validation
+    temperature = 1.0 if calibration else saved.temperature
     status, results, _ = predict_json(capsys, str(run_dir), *images[:3], "--top-k", str(k), *calibration)
     assert status == 0
     for result in results:
@@ -68,9 +68,7 @@ def test_probabilities_are_the_softmax_of_the_scores_over_all_classes(run_dir, i
 
 
 def test_a_run_saved_before_temperatures_keeps_the_plain_softmax_and_says_so(run_dir, images, tmp_path, capsys):
-    state = load_checkpoint(run_dir)
-    del state["temperature"]
-    torch.save(state, tmp_path / "old.pt")
+    SavedRun.open(run_dir).replace(temperature=None, before_temperatures=True).save(tmp_path / "old.pt")
     status, old, err = predict_json(capsys, str(tmp_path / "old.pt"), images[0], "--top-k", "3")
     assert status == 0 and "saved before probabilities were calibrated" in err
     _, raw, _ = predict_json(capsys, str(run_dir), images[0], "--top-k", "3")
@@ -223,7 +221,7 @@ def test_predict_goes_on_past_images_of_absurd_geometry(run_dir, images, tmp_pat
 
 def test_a_misspelt_class_or_attribute_gets_the_closest_name(run_dir, images, capsys):
     predictor = Predictor(run_dir)
-    name, attribute = predictor.classes[0], predictor.attribute_names[0]
+    name, attribute = predictor.classes.names[0], predictor.attribute_names[0]
     assert main(["attention", str(run_dir), images[0], "--class", name[:-1] + "X"]) == 2
     assert f"unknown class '{name[:-1]}X': did you mean '{name}'?" in capsys.readouterr().err
     assert main(["attention", str(run_dir), images[0], "--attributes", attribute + "s"]) == 2

@@ -21,7 +21,7 @@ from test_engine import run_dir, tiny  # noqa: F401 (run_dir: a fixture)
 from mgmrn.cli.main import main
 from mgmrn.config import Config, load_config
 from mgmrn.errors import UserError
-from mgmrn.storage.checkpoint import load_checkpoint
+from mgmrn.storage.saved_run import SavedRun
 from mgmrn.training.trainer import check_metrics
 
 MGMRN = [sys.executable, "-m", "mgmrn"]
@@ -174,7 +174,7 @@ def test_a_step_that_makes_the_weights_diverge_is_not_saved(tmp_path: Path, caps
     one_line_error(capsys, ["train", "--resume", str(run), "--set", "train.epochs=2", "train.lr=10",
                             f"loss.ar_weight={ar_weight}"], needle)
     assert {name: digest(run / name) for name in before} == before
-    weights = load_checkpoint(run / "last.pt")["model"]
+    weights = SavedRun.open(run / "last.pt").weights
     assert all(bool(torch.isfinite(t).all()) for t in weights.values() if t.is_floating_point())
 
 

@@ -14,7 +14,7 @@ import pytest
 import torch
 
 from mgmrn.cli.main import main
-from mgmrn.storage.checkpoint import load_checkpoint, save_checkpoint
+from mgmrn.storage.saved_run import SavedRun
 from mgmrn.viz.attention import all_stages
 from mgmrn.viz.report import predictions as predictions_module
 from mgmrn.viz.report.attention import ATTRIBUTES, IMAGES, rows
@@ -104,13 +104,13 @@ def test_the_metrics_table_reproduces_metrics_json(opened):
             assert getattr(fused, key) == pytest.approx(run.metrics[key], abs=1e-6), key
         assert len(stages) == len(run.metrics["stages"]) == run.cfg.model.stages
         assert fused.test_sweep_h == pytest.approx(run.metrics["test_sweep_h"], abs=1e-6)
-        assert run.metrics["calibration"] == "val" and len(run.state["stage_gammas"]) == len(stages)
-        for row, saved, gamma in zip(stages, run.metrics["stages"], run.state["stage_gammas"]):
+        assert run.metrics["calibration"] == "val" and len(run.saved.stage_gammas) == len(stages)
+        for row, saved, gamma in zip(stages, run.metrics["stages"], run.saved.stage_gammas):
             assert row.gamma == saved["gamma"] == gamma and row.how == fused.how  # one protocol in every row
             for key in ("zsl_top1", "ausuc", "gzsl_unseen", "gzsl_seen", "gzsl_h", "test_sweep_gamma",
                         "test_sweep_h"):
                 assert getattr(row, key) == pytest.approx(saved[key], abs=1e-6), key
-    old = replace(runs[0], state={k: v for k, v in runs[0].state.items() if k != "stage_gammas"})
+    old = replace(runs[0], saved=runs[0].saved.replace(stage_gammas=None))
     assert all(r.gzsl_h is None and r.gamma is None for r in metrics_rows(old, preds_of[0])[:-1])
 
 
@@ -202,7 +202,7 @@ def test_attribute_errors_match_a_direct_computation(opened):
 def test_the_reliability_diagrams_have_the_ece_and_nll_of_metrics_json(opened):
     for run, preds in zip(*opened):
         saved = run.metrics["probabilities"]
-        assert saved["gamma"] == run.metrics["gamma"] and saved["temperature"] == run.state["temperature"]
+        assert saved["gamma"] == run.metrics["gamma"] and saved["temperature"] == run.saved.temperature
         for d in diagrams(run, preds):
             side = saved[d.split]
             assert d.temperature == saved["temperature"] and d.plain.counts.sum() == side["images"]
@@ -304,8 +304,8 @@ def test_the_sweep_needs_runs_that_differ_only_in_l_or_n_p(opened):
     assert found.zsl_top1 == [runs[1].metrics["zsl_top1"], runs[0].metrics["zsl_top1"]]
     assert found.gzsl_h == [runs[1].metrics["gzsl_h"], runs[0].metrics["gzsl_h"]]
     assert sweep(runs[:1]) is None
-    other = dict(runs[1].state["config"], seed=5)
-    assert sweep([runs[0], replace(runs[1], state=dict(runs[1].state, config=other))]) is None
+    other = replace(runs[1].cfg, seed=5)
+    assert sweep([runs[0], replace(runs[1], saved=runs[1].saved.replace(config=other))]) is None
 
 
 def test_the_cache_is_reused_and_recomputed_when_model_pt_changes(opened, tmp_path: Path, monkeypatch):
@@ -318,9 +318,9 @@ def test_the_cache_is_reused_and_recomputed_when_model_pt_changes(opened, tmp_pa
     again = predictions(open_run(folder))
     assert len(computed) == 1 and (folder / CACHE).is_file()
     assert np.array_equal(first.z, again.z) and np.array_equal(first.z, preds[0].z)
-    state = load_checkpoint(folder)
-    state["model"] = {k: v + 0.01 if v.is_floating_point() else v for k, v in state["model"].items()}
-    save_checkpoint(folder / "model.pt", state)
+    saved = SavedRun.open(folder)
+    saved.replace(weights={k: v + 0.01 if v.is_floating_point() else v for k, v in saved.weights.items()}).save(
+        folder / "model.pt")
     changed = predictions(open_run(folder))
     assert len(computed) == 2 and not np.allclose(changed.z, first.z)
 
@@ -328,10 +328,8 @@ def test_the_cache_is_reused_and_recomputed_when_model_pt_changes(opened, tmp_pa
 def test_a_run_saved_before_temperatures_and_stage_gammas_is_reported_as_it_was(opened, tmp_path: Path):
     runs, _ = opened
     folder = shutil.copytree(runs[0].folder, tmp_path / "old", ignore=shutil.ignore_patterns("report*"))
-    state = load_checkpoint(folder)
-    for key in ("temperature", "stage_gammas"):
-        del state[key]
-    save_checkpoint(folder / "model.pt", state)
+    SavedRun.open(folder).replace(temperature=None, before_temperatures=True, stage_gammas=None).save(
+        folder / "model.pt")
     metrics = json.loads((folder / "metrics.json").read_text())
     del metrics["probabilities"]
     metrics["stages"] = [{k: m[k] for k in ("zsl_top1", "ausuc", "test_sweep_h")} for m in metrics["stages"]]

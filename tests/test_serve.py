@@ -41,6 +41,7 @@ from test_report import run_dirs  # noqa: E402, F401 - two tiny runs (session fi
 
 from mgmrn.cli.main import main  # noqa: E402
 from mgmrn.data.folder import read_class_attributes  # noqa: E402
+from mgmrn.inference.classes import ClassSet  # noqa: E402
 from mgmrn.inference.predictor import Predictor  # noqa: E402
 from mgmrn.serve.app import create_app  # noqa: E402
 from mgmrn.serve.uploads import MAX_UPLOAD_BYTES  # noqa: E402
@@ -77,11 +78,9 @@ def post_image(client: TestClient, url: str, data: bytes, name: str = "photo.png
     return client.post(url, files={"image": (name, data, "image/png")}, data=fields)
 
 
-def classes_of(run_dir: Path, names: list[str], values: np.ndarray) -> Predictor:
-    """The library's own predictor among classes given by attributes."""
-    own = Predictor(run_dir)
-    own.use_classes(names, values)
-    return own
+def classes_of(predictor: Predictor, names: list[str], values: np.ndarray) -> ClassSet:
+    """The library's own class set of classes given by attributes."""
+    return ClassSet.described(predictor.run, names, values)
 
 
 def assert_same_ranking(got: list[dict], expected: list[dict]) -> None:
@@ -115,7 +114,8 @@ def test_predict_answers_as_mgmrn_predict_json(client: TestClient, run_dir: Path
 def test_health_classes_and_attributes(client: TestClient, predictor: Predictor):
     assert client.get("/health").json() == {"status": "ok"}
     listing = client.get("/api/classes").json()
-    assert listing == {"run": [{"name": n, "seen": bool(s)} for n, s in zip(predictor.classes, predictor.seen)],
+    assert listing == {"run": [{"name": n, "seen": bool(s)} for n, s in zip(predictor.classes.names,
+                                                                            predictor.classes.seen)],
                        "defined": [], "max_defined": MAX_DEFINED}
     assert client.get("/api/attributes").json() == {"attributes": predictor.attribute_names}
 
@@ -133,7 +133,7 @@ def test_the_page_and_its_files_are_served_from_the_package(client: TestClient):
 
 
 def test_explain_draws_what_mgmrn_attention_draws(client: TestClient, predictor: Predictor, images: list[Path]):
-    name = predictor.classes[-1]
+    name = predictor.classes.names[-1]
     answer = post_image(client, "/api/explain", images[0].read_bytes(), **{"class": name, "top_k": "3"})
     assert answer.status_code == 200
     expected = explain(predictor, images[0], class_name=name, top_k=3)
@@ -153,10 +153,10 @@ def test_defined_classes_rank_as_the_predictor_ranks_them(client: TestClient, pr
                   for i, v in enumerate(values)]
     listing = client.post("/api/classes", json={"classes": definition})
     assert listing.status_code == 200 and listing.json()["defined"] == definition
-    own = classes_of(run_dir, ["new 0", "new 1"], values)
+    own = classes_of(predictor, ["new 0", "new 1"], values)
     image = images[1].read_bytes()
     among_defined = post_image(client, "/api/predict", image, among="defined").json()["top"]
-    assert_same_ranking(among_defined, own.predict([images[1]])[0]["top"])
+    assert_same_ranking(among_defined, predictor.predict([images[1]], classes=own)[0]["top"])
     # both: the run's classes scored as among them (gamma off the seen ones), the new ones as new
     k = len(predictor.classes) + 2
     both = {t["class"]: t for t in post_image(client, "/api/predict", image, among="both", top_k=str(k)).json()["top"]}
@@ -242,7 +242,7 @@ BAD = {
     "all-zero class": (lambda c, p: c.post("/api/classes", json={"classes": [{"name": "zero", "attributes": {}}]}),
                        400, "all-zero attribute vector"),
     "a run's class name": (lambda c, p: c.post("/api/classes", json={"classes": [
-        {"name": p.classes[0], "attributes": {p.attribute_names[0]: 1}}]}), 400, "are classes of the run"),
+        {"name": p.classes.names[0], "attributes": {p.attribute_names[0]: 1}}]}), 400, "are classes of the run"),
     "malformed JSON": (lambda c, p: c.post("/api/classes", content=b"{", headers={"content-type": "application/json"}),
                        422, "JSON decode error"),
     "NaN in a CSV": (lambda c, p: c.post("/api/classes/csv", files={"file": ("n.csv", (
@@ -537,11 +537,9 @@ def test_a_token_server_answers_its_api_only_to_the_token(run_dir: Path, tmp_pat
 
 def test_a_run_saved_before_temperatures_is_served_with_a_note(run_dir: Path, tmp_path: Path):
     """As ``mgmrn predict`` does: the plain softmax (T = 1), said in one line at start-up."""
-    import torch
+    from mgmrn.storage.saved_run import SavedRun
 
-    state = torch.load(run_dir / "model.pt", weights_only=False)
-    del state["temperature"]
-    torch.save(state, tmp_path / "old.pt")
+    SavedRun.open(run_dir).replace(temperature=None, before_temperatures=True).save(tmp_path / "old.pt")
     with serving(tmp_path / "old.pt", tmp_path / "serve.log") as server:
         notes = [line for line in server.log.read_text().splitlines() if line.startswith("mgmrn serve: note:")]
         assert len(notes) == 1 and "saved before probabilities were calibrated" in notes[0]

@@ -21,6 +21,7 @@ import pytest
 from test_report import run_dirs  # noqa: F401 - two tiny runs (session fixture)
 from test_report_browser import chromium, unavailable, watched_page  # noqa: F401 - Debian's chromium, or skip / fail
 
+from mgmrn.inference.classes import ClassSet
 from mgmrn.inference.predictor import Predictor
 
 # a class described in the panel (attribute, value), its first value then edited, and one given by
@@ -46,18 +47,18 @@ def row(entry: dict[str, Any], probability: float) -> list[Any]:
     return [entry["class"], f"{100 * probability:.1f}%", tag]
 
 
-def expected(predictor: Predictor, images: list[Path]) -> list[list[list[Any]]]:
-    """Per image, the library's top five classes as the page shows them."""
-    return [[row(t, t["probability"]) for t in r["top"]] for r in predictor.predict(images)]
+def expected(predictor: Predictor, images: list[Path], classes: ClassSet | None = None) -> list[list[list[Any]]]:
+    """Per image, the library's top five classes (among ``classes``) as the page shows them."""
+    return [[row(t, t["probability"]) for t in r["top"]] for r in predictor.predict(images, classes=classes)]
 
 
-def expected_both(run: Predictor, defined: Predictor, images: list[Path]) -> list[list[list[Any]]]:
+def expected_both(run: Predictor, defined: ClassSet, images: list[Path]) -> list[list[list[Any]]]:
     """The same among the run's classes (calibrated) and the defined ones: the five best of both
     rankings, with the softmax over all of them."""
     pages = []
     for image in images:
         ranked = [*run.predict([image], top_k=len(run.classes))[0]["top"],
-                  *defined.predict([image], top_k=len(defined.classes))[0]["top"]]
+                  *run.predict([image], top_k=len(defined), classes=defined)[0]["top"]]
         scores = np.array([t["score"] for t in ranked]) / run.temperature  # the run's, shared by new classes
         probabilities = np.exp(scores - scores.max()) / np.exp(scores - scores.max()).sum()
         pages.append([row(ranked[i], probabilities[i]) for i in np.argsort(-scores, kind="stable")[:5]])
@@ -86,7 +87,7 @@ def test_the_page_ranks_explains_and_reranks_among_new_classes(chromium: str, se
                                                                 run_dirs: list[Path], tmp_path: Path):  # noqa: F811
     run = run_dirs[0]
     images = sorted((run.parent / "data").rglob("images/*/*.png"))[::40][:2]
-    own, defined = Predictor(run), Predictor(run)
+    own = Predictor(run)
     attribute_names = own.attribute_names
     values = np.zeros((2, len(attribute_names)))
     for name, value in [(PANEL[0][0], EDITED), *PANEL[1:]]:  # as the panel's class is once edited
@@ -128,8 +129,8 @@ def test_the_page_ranks_explains_and_reranks_among_new_classes(chromium: str, se
         page.locator("#chosen input").first.fill(str(EDITED))
         page.click("#define")
         page.wait_for_function(f"document.querySelector('#defined').textContent.includes('{PANEL[0][0]} = {EDITED:g}')")
-        defined.use_classes([PANEL_CLASS, CSV_CLASS], values)
-        among_new = expected(defined, images)
+        defined = ClassSet.described(own.run, [PANEL_CLASS, CSV_CLASS], values)
+        among_new = expected(own, images, defined)
         assert page.is_checked("input[name=among][value=defined]")
         assert rankings_become(page, among_new) == among_new
 
