@@ -1,13 +1,17 @@
-"""Shared fixtures: the real data in ../shared/data (never copied into the repository).
+"""Shared fixtures: the real data in ../shared/data (never copied into the repository), and
+tiny synthetic runs trained once per session.
 
-Tests that need it skip when it is absent, unless ``MGMRN_REQUIRE_DATA=1`` (set by CI's
-``.ci/run``): then they fail, so that CI can never pass by skipping them.
+Tests that need the real data skip when it is absent, unless ``MGMRN_REQUIRE_DATA=1`` (set by
+CI's ``.ci/run``): then they fail, so that CI can never pass by skipping them.
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
+import shutil
 from pathlib import Path
+from typing import Iterator
 
 import pytest
 
@@ -32,3 +36,68 @@ def shared_data() -> Path:
             pytest.fail(message + " and MGMRN_REQUIRE_DATA is set")
         pytest.skip(message)
     return SHARED_DATA
+
+
+def tiny(tmp: Path, *extra: str) -> list[str]:
+    """``--set`` arguments of a small, fast synthetic run (frozen pretrained Lite0, 64x64,
+    2 stages, 2 epochs) whose generated set and feature cache live in ``tmp``; ``extra``
+    settings come last (and win)."""
+    sets = [
+        "data.synthetic.classes=12", "data.synthetic.unseen_classes=4", "data.synthetic.images_per_class=12",
+        "data.synthetic.image_size=64", "data.image_size=64", f"data.generated_dir={tmp / 'data'}",
+        f"train.feature_cache_dir={tmp / 'features'}", "train.epochs=2", "model.stages=2", "model.hidden=32",
+        "data.val_classes=0.25", *extra,
+    ]
+    return [arg for s in sets for arg in ("--set", s)]
+
+
+def digests(folder: Path) -> dict[str, str]:
+    """SHA-256 of every file under ``folder``, by relative path."""
+    return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def _trained(folder: Path, name: str, *extra: str) -> Iterator[Path]:
+    """A :func:`tiny` run trained in ``folder / name`` (set and cache in ``folder``); after
+    the session, a failure if any test changed its files."""
+    from mgmrn.cli.main import main
+
+    run = folder / name
+    assert main(["train", "demo", *tiny(folder, *extra), "--output", str(run)]) == 0
+    before = digests(run)
+    yield run
+    assert digests(run) == before, f"a test changed the shared run {run}: copy it (tmp_path) first"
+
+
+@pytest.fixture(scope="session")
+def demo_run(tmp_path_factory) -> Iterator[Path]:
+    """The :func:`tiny` run (L = 2), trained once per session and shared: read it, or copy it
+    to change it. Its generated set and feature cache are in its parent folder."""
+    yield from _trained(tmp_path_factory.mktemp("demo"), "run")
+
+
+@pytest.fixture(scope="session")
+def demo_run_one_stage(demo_run: Path) -> Iterator[Path]:
+    """The same run with L = 1 (``model.stages=1``), beside it: same generated set and feature
+    cache, the same config but for that setting."""
+    yield from _trained(demo_run.parent, "one-stage", "model.stages=1")
+
+
+@pytest.fixture(scope="session")
+def run_dirs(demo_run: Path, demo_run_one_stage: Path, tmp_path_factory) -> list[Path]:
+    """Two runs that differ only in L (model.stages): copies of the shared ones, since
+    ``mgmrn report`` writes its cache into a run."""
+    tmp = tmp_path_factory.mktemp("report")
+    for run, name in ((demo_run, "L2"), (demo_run_one_stage, "L1")):
+        shutil.copytree(run, tmp / name)
+    return [tmp / "L2", tmp / "L1"]
+
+
+@pytest.fixture(scope="session")
+def report_dir(run_dirs: list[Path]) -> Path:
+    """The report of both runs."""
+    from mgmrn.cli.main import main
+
+    out = run_dirs[0].parent / "report"
+    assert main(["report", *map(str, run_dirs), "--output", str(out)]) == 0
+    return out

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from conftest import tiny
 
 from mgmrn.evaluation.confidence import (
     BINS,
@@ -85,9 +86,10 @@ def test_the_report_measures_seen_and_unseen_images_apart_and_keeps_the_ranking(
     assert "ece" not in plain["seen"] and plain["temperature"] is None
 
 
-def test_fitting_the_temperature_changes_no_metric_of_a_run(tmp_path, monkeypatch):
-    """A tiny run trained twice, with and without the temperature, the stage gammas and the
-    probability report: every metric and every log entry they share is the same to the digit."""
+def test_fitting_the_temperature_changes_no_metric_of_a_run(demo_run, tmp_path, monkeypatch):
+    """The shared tiny run (conftest) trained again without the temperature, the stage gammas
+    and the probability report: every metric and every log entry they share is the same to the
+    digit; the temperature applied is the one fitted at the selected epoch."""
     import csv
     import json
 
@@ -95,21 +97,19 @@ def test_fitting_the_temperature_changes_no_metric_of_a_run(tmp_path, monkeypatc
     from mgmrn.evaluation import evaluate
     from mgmrn.training import trainer
 
-    sets = ["data.synthetic.classes=8", "data.synthetic.unseen_classes=3", "data.synthetic.images_per_class=6",
-            "data.synthetic.image_size=64", "data.image_size=64", f"data.generated_dir={tmp_path / 'data'}",
-            f"train.feature_cache_dir={tmp_path / 'features'}", "train.epochs=2", "model.stages=2", "model.hidden=32",
-            "data.val_classes=0.25"]
-    assert main(["train", "demo", "--output", str(tmp_path / "with"), "--set", *sets]) == 0
     monkeypatch.setattr(trainer, "fit_on_split", lambda *args: None)
     monkeypatch.setattr(trainer, "stage_gammas", lambda *args: None)
     monkeypatch.setattr(evaluate, "probability_report", lambda *args: None)
-    assert main(["train", "demo", "--output", str(tmp_path / "without"), "--set", *sets]) == 0
-    runs = [json.loads((tmp_path / name / "metrics.json").read_text()) for name in ("with", "without")]
-    assert runs[0]["probabilities"]["temperature"] > 0 and runs[1]["probabilities"] is None
+    assert main(["train", "demo", "--output", str(tmp_path / "without"), *tiny(demo_run.parent)]) == 0
+    folders = [demo_run, tmp_path / "without"]
+    runs = [json.loads((folder / "metrics.json").read_text()) for folder in folders]
+    logs = [list(csv.DictReader((folder / "log.csv").open())) for folder in folders]
+    selected = logs[0][runs[0]["selected_epoch"] - 1]
+    assert runs[0]["probabilities"]["temperature"] == float(selected["val_temperature"])
+    assert runs[1]["probabilities"] is None
     keys = list(runs[1]["stages"][0])  # without stage gammas: the calibration-free entries
     stages = [[{k: s[k] for k in keys} for s in m.pop("stages")] for m in runs]
     assert stages[0] == stages[1] and {k: v for k, v in runs[0].items() if k != "probabilities"} == \
         {k: v for k, v in runs[1].items() if k != "probabilities"}
-    logs = [list(csv.DictReader((tmp_path / name / "log.csv").open())) for name in ("with", "without")]
     shared = ("epoch", "lr", "loss", "val_zsl_top1", "val_unseen", "val_seen", "val_h", "val_gamma")
     assert [[r[k] for k in shared] for r in logs[0]] == [[r[k] for k in shared] for r in logs[1]]

@@ -24,15 +24,9 @@ from mgmrn.storage.saved_run import SavedRun
 
 
 @pytest.fixture(scope="module")
-def run_dir(tmp_path_factory) -> Path:
-    """A small synthetic run (frozen pretrained Lite0, 64x64, 2 stages)."""
-    tmp = tmp_path_factory.mktemp("predict")
-    sets = ["data.synthetic.classes=8", "data.synthetic.unseen_classes=3", "data.synthetic.images_per_class=6",
-            "data.synthetic.image_size=64", "data.image_size=64", f"data.generated_dir={tmp / 'data'}",
-            f"train.feature_cache_dir={tmp / 'features'}", "train.epochs=1", "model.stages=2", "model.hidden=32",
-            "data.val_classes=0.25"]
-    assert main(["train", "demo", "--output", str(tmp / "run"), "--set", *sets]) == 0
-    return tmp / "run"
+def run_dir(demo_run: Path) -> Path:
+    """The shared tiny run (conftest: frozen pretrained Lite0, 64x64, 2 stages)."""
+    return demo_run
 
 
 @pytest.fixture(scope="module")

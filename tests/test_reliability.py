@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from test_engine import run_dir, tiny  # noqa: F401 (run_dir: a fixture)
+from conftest import tiny
 
 from mgmrn.cli.main import main
 from mgmrn.config import Config, load_config
@@ -66,6 +66,7 @@ def test_a_second_process_cannot_take_a_run_in_use_and_a_killed_owner_leaves_no_
     try:
         wait_for(lambda: (run / ".lock").exists() and held(run / ".lock"), "the first run's lock")
         wait_for(lambda: (run / "config.yaml").exists(), "the first run's config")
+        first.send_signal(signal.SIGSTOP)  # holds the folder as it was, without spending the CPU
         config = digest(run / "config.yaml")
         new = [*MGMRN, "train", "demo", *tiny(tmp_path, "train.epochs=1"), "--output", str(run)]
         others = [subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -83,9 +84,9 @@ def test_a_second_process_cannot_take_a_run_in_use_and_a_killed_owner_leaves_no_
     assert json.loads((run / "metrics.json").read_text())["selected_epoch"] == 1
 
 
-def test_overwrite_removes_every_file_of_the_old_run_before_the_new_one_writes(tmp_path: Path):
+def test_overwrite_removes_every_file_of_the_old_run_before_the_new_one_writes(tmp_path: Path, demo_run: Path):
     run = tmp_path / "run"
-    args = ["train", "demo", *tiny(tmp_path, "train.epochs=1"), "--output", str(run)]
+    args = ["train", "demo", *tiny(demo_run.parent, "train.epochs=1"), "--output", str(run)]
     assert main(args) == 0
     (run / "report_cache.npz").write_bytes(b"old")  # mgmrn report's files of the old run
     (run / "report").mkdir()
@@ -116,9 +117,9 @@ with atomic_open(sys.argv[1]) as handle:
 """
 
 
-def test_temporary_files_of_a_killed_write_are_removed_when_the_run_is_next_opened(tmp_path: Path):
+def test_temporary_files_of_a_killed_write_are_removed_when_the_run_is_next_opened(tmp_path: Path, demo_run: Path):
     run = tmp_path / "run"
-    assert main(["train", "demo", *tiny(tmp_path, "train.epochs=1"), "--output", str(run)]) == 0
+    assert main(["train", "demo", *tiny(demo_run.parent, "train.epochs=1"), "--output", str(run)]) == 0
     _killed_mid_write(KILLED_WRITE, str(run / "log.csv"))
     leftovers = [p for p in run.iterdir() if p.name.endswith(".tmp")]
     assert len(leftovers) == 1 and leftovers[0].name.startswith(".log.csv.")
@@ -163,12 +164,13 @@ def test_a_killed_extraction_leaves_no_lock_and_its_temporary_file_is_removed(tm
     ("1e30", "training diverged in 'select 2/2'"),  # weights beyond float32: not finite
     ("1e4", "training diverged in 'select 2/2': the weights' norm went from "),  # finite, 1e5 times larger
 ])
-def test_a_step_that_makes_the_weights_diverge_is_not_saved(tmp_path: Path, capsys, ar_weight: str, needle: str):
+def test_a_step_that_makes_the_weights_diverge_is_not_saved(tmp_path: Path, demo_run: Path, capsys, ar_weight: str,
+                                                           needle: str):
     """One step per epoch: the loss of the step is finite, the weights after it are not, or
     are orders of magnitude larger (the largest rate on a huge gradient); last.pt and model.pt
     keep the epoch before."""
     run = tmp_path / "run"
-    args = tiny(tmp_path, "train.epochs=1", "train.optimizer=sgd", "train.lr=0.01", "train.max_batches=1")
+    args = tiny(demo_run.parent, "train.epochs=1", "train.optimizer=sgd", "train.lr=0.01", "train.max_batches=1")
     assert main(["train", "demo", *args, "--output", str(run)]) == 0
     before = {name: digest(run / name) for name in ("last.pt", "model.pt")}
     one_line_error(capsys, ["train", "--resume", str(run), "--set", "train.epochs=2", "train.lr=10",
@@ -232,14 +234,14 @@ def test_bad_numbers_are_one_line_from_the_command_line(capsys, setting: str, ne
 
 
 # ---------------------------------------------------------------- damaged files
-def test_a_config_that_is_not_text_is_one_line(tmp_path: Path, capsys, run_dir: Path):
+def test_a_config_that_is_not_text_is_one_line(tmp_path: Path, capsys, demo_run: Path):
     binary = tmp_path / "model.yaml"
     binary.write_bytes(b"model:\n  stages: 3\n\xff\xfe\x00\x81 binary")
     one_line_error(capsys, ["train", str(binary)], "not a text file (byte 19 is not UTF-8)")
     import shutil
 
     run = tmp_path / "copy"
-    shutil.copytree(run_dir, run)
+    shutil.copytree(demo_run, run)
     (run / "config.yaml").write_bytes(bytes(range(256)))
     one_line_error(capsys, ["train", "--resume", str(run)], "not a text file")
 
@@ -252,8 +254,8 @@ def test_a_config_that_is_not_text_is_one_line(tmp_path: Path, capsys, run_dir: 
     (lambda s: s.pop("classes"), "damaged checkpoint: no classes"),
     (lambda s: s["config"]["model"].__setitem__("hidden", -4), "its config: model.hidden must be >= 1"),
 ])
-def test_a_damaged_checkpoint_is_one_line(run_dir: Path, tmp_path: Path, capsys, damage, needle):
-    state = torch.load(run_dir / "model.pt", weights_only=False)
+def test_a_damaged_checkpoint_is_one_line(demo_run: Path, tmp_path: Path, capsys, damage, needle):
+    state = torch.load(demo_run / "model.pt", weights_only=False)
     assert "stages.0.decoder.q.weight" in state["model"]
     damage(state)
     broken = tmp_path / "model.pt"
@@ -281,7 +283,7 @@ def test_a_feature_cache_cut_short_is_extracted_again(tmp_path: Path, capsys):
     assert all(again[k] == pytest.approx(metrics[k], abs=1e-9) for k in ("zsl_top1", "gzsl_h", "ausuc"))
 
 
-def test_a_model_override_that_changes_the_architecture_is_one_line(run_dir: Path, capsys):
-    hidden = torch.load(run_dir / "model.pt", weights_only=False)["config"]["model"]["hidden"]
-    one_line_error(capsys, ["eval", str(run_dir), "--set", f"model.hidden={hidden + 8}"],
+def test_a_model_override_that_changes_the_architecture_is_one_line(demo_run: Path, capsys):
+    hidden = torch.load(demo_run / "model.pt", weights_only=False)["config"]["model"]["hidden"]
+    one_line_error(capsys, ["eval", str(demo_run), "--set", f"model.hidden={hidden + 8}"],
                    "the saved weights do not fit the model the configuration describes")

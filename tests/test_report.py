@@ -38,32 +38,6 @@ from mgmrn.viz.report.sweep import sweep
 from mgmrn.viz.report.training import phases, selected
 
 
-def tiny(tmp: Path, stages: int) -> list[str]:
-    """A small synthetic run (frozen pretrained Lite0, 64x64) with ``stages`` stages."""
-    sets = ["data.synthetic.classes=12", "data.synthetic.unseen_classes=4", "data.synthetic.images_per_class=12",
-            "data.synthetic.image_size=64", "data.image_size=64", f"data.generated_dir={tmp / 'data'}",
-            f"train.feature_cache_dir={tmp / 'features'}", "train.epochs=2", f"model.stages={stages}", "model.hidden=32",
-            "data.val_classes=0.25"]
-    return ["--set", *sets]
-
-
-@pytest.fixture(scope="session")
-def run_dirs(tmp_path_factory) -> list[Path]:
-    """Two runs that differ only in L (model.stages)."""
-    tmp = tmp_path_factory.mktemp("report")
-    for stages in (2, 1):
-        assert main(["train", "demo", "--output", str(tmp / f"L{stages}"), *tiny(tmp, stages)]) == 0
-    return [tmp / "L2", tmp / "L1"]
-
-
-@pytest.fixture(scope="session")
-def report_dir(run_dirs: list[Path]) -> Path:
-    """The report of both runs."""
-    out = run_dirs[0].parent / "report"
-    assert main(["report", *map(str, run_dirs), "--output", str(out)]) == 0
-    return out
-
-
 @pytest.fixture(scope="session")
 def opened(run_dirs: list[Path], report_dir: Path) -> tuple[list[Run], list[Predictions]]:
     """The runs, labelled, and their (cached) test predictions."""

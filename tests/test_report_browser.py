@@ -16,7 +16,6 @@ from typing import Any, Iterator
 import pytest
 
 from conftest import REQUIRED
-from test_report import report_dir, run_dirs  # noqa: F401 - the report of two tiny runs (session fixtures)
 
 BROWSERS = ("chromium", "chromium-browser")
 
@@ -59,7 +58,7 @@ def watched_page(chromium: str, url: str, width: int, height: int) -> Iterator[t
             browser.close()
 
 
-def test_the_report_opens_in_chromium_without_errors(chromium: str, report_dir: Path, tmp_path: Path):  # noqa: F811
+def test_the_report_opens_in_chromium_without_errors(chromium: str, report_dir: Path, tmp_path: Path):
     with watched_page(chromium, (report_dir / "report.html").resolve().as_uri(), 1200, 900) as (page, problems):
         images = page.evaluate("Array.from(document.images, i => [i.alt, i.complete, i.naturalWidth])")
         sections = page.evaluate("Array.from(document.querySelectorAll('h2'), h => h.id)")

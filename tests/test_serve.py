@@ -37,7 +37,6 @@ if importlib.util.find_spec("fastapi") is None:
 
 import httpx2 as httpx  # noqa: E402 - the test extra's HTTP client (starlette's test client uses it)
 from fastapi.testclient import TestClient  # noqa: E402
-from test_report import run_dirs  # noqa: E402, F401 - two tiny runs (session fixture)
 
 from mgmrn.cli.main import main  # noqa: E402
 from mgmrn.data.folder import read_class_attributes  # noqa: E402
@@ -53,8 +52,8 @@ LOCAL = "http://localhost"  # the test client's address (not its default, testse
 
 
 @pytest.fixture(scope="module")
-def run_dir(run_dirs: list[Path]) -> Path:  # noqa: F811
-    return run_dirs[0]  # 2 stages: attention on own and SCAB tokens
+def run_dir(demo_run: Path) -> Path:
+    return demo_run  # the shared tiny run (conftest), 2 stages: attention on own and SCAB tokens
 
 
 @pytest.fixture(scope="module")

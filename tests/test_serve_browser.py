@@ -18,7 +18,6 @@ from typing import Any, Iterator
 
 import numpy as np
 import pytest
-from test_report import run_dirs  # noqa: F401 - two tiny runs (session fixture)
 from test_report_browser import chromium, unavailable, watched_page  # noqa: F401 - Debian's chromium, or skip / fail
 
 from mgmrn.inference.classes import ClassSet
@@ -31,13 +30,13 @@ CSV_CLASS, CSV = "csv_class_" + "x" * 150, {"shape=square": 1.0, "texture=dots":
 
 
 @pytest.fixture(scope="module")
-def server(chromium: str, run_dirs: list[Path], tmp_path_factory) -> Iterator[str]:  # noqa: F811
+def server(chromium: str, demo_run: Path, tmp_path_factory) -> Iterator[str]:
     """``mgmrn serve`` on the first tiny run, on a free port of 127.0.0.1: its address."""
     if importlib.util.find_spec("fastapi") is None:
         unavailable('the serve extra is not installed (pip install -e ".[test]")')
     from test_serve import serving
 
-    with serving(run_dirs[0], tmp_path_factory.mktemp("serve") / "serve.log") as served:
+    with serving(demo_run, tmp_path_factory.mktemp("serve") / "serve.log") as served:
         yield served.url + "/"
 
 
@@ -84,8 +83,8 @@ def rankings_become(page: Any, want: list[list[list[Any]]]) -> list[list[list[An
 
 
 def test_the_page_ranks_explains_and_reranks_among_new_classes(chromium: str, server: str,  # noqa: F811
-                                                                run_dirs: list[Path], tmp_path: Path):  # noqa: F811
-    run = run_dirs[0]
+                                                                demo_run: Path, tmp_path: Path):
+    run = demo_run
     images = sorted((run.parent / "data").rglob("images/*/*.png"))[::40][:2]
     own = Predictor(run)
     attribute_names = own.attribute_names
@@ -187,10 +186,10 @@ def test_the_page_survives_bad_definitions_and_deletes_any_name(chromium: str, s
     assert [p for p in problems if "status of 400" not in p] == []  # the refusals, and nothing else
 
 
-def test_the_page_of_a_server_with_a_token_sends_it(chromium: str, run_dirs: list[Path], tmp_path: Path):  # noqa: F811
+def test_the_page_of_a_server_with_a_token_sends_it(chromium: str, demo_run: Path, tmp_path: Path):
     from test_serve import serving
 
-    with serving(run_dirs[0], tmp_path / "serve.log", "--token", "s3cret") as served:
+    with serving(demo_run, tmp_path / "serve.log", "--token", "s3cret") as served:
         with watched_page(chromium, f"{served.url}/#token=s3cret", 1280, 860) as (page, problems):
             page.wait_for_function(LISTED)
             page.reload()  # kept for the tab without the address's token
