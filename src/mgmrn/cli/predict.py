@@ -41,7 +41,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "or error")
     parser.add_argument("--batch-size", type=int, default=16, help="images classified together (default 16)")
     parser.add_argument("--no-calibration", action="store_true",
-                        help="rank by the raw scores (no validation-chosen gamma off the seen classes' scores) "
+                        help="rank by the raw scores (no gamma off the seen classes' scores) "
                              "and give their plain softmax (no temperature)")
     parser.epilog = (f"exit status: 0 when every image was classified, {PARTLY_UNREADABLE} when some could not be "
                      "read (each named on stderr; the others were classified), 2 on bad input that stops the command")

@@ -19,7 +19,7 @@ class Ranked(BaseModel):
     class_name: str = Field(alias="class")
     probability: float = Field(description="softmax over all candidate classes of the ranking scores divided by "
                                            "the run's temperature (fitted on its validation split)")
-    score: float = Field(description="Eq. 14 score, less the validation-chosen gamma for seen classes")
+    score: float = Field(description="Eq. 14 score, less the run's gamma (eval.calibration's) for seen classes")
     seen: bool = Field(description="whether the class had training images")
 
 
