@@ -17,6 +17,8 @@ import torch
 from mgmrn.cli.main import main
 from mgmrn.data.build import build_data
 from mgmrn.errors import UserError
+from mgmrn.inference.classes import ClassSet
+from mgmrn.inference.predictor import Predictor
 from mgmrn.storage.saved_run import SCHEMA_VERSION, SavedRun
 
 OLD = Path(__file__).parent / "data" / "run-94bf00b"  # made by mgmrn at commit 94bf00b (tests/data/README.md)
@@ -142,3 +144,21 @@ def test_predict_ranks_with_the_gamma_the_metrics_applied(calibrated_runs: dict[
     clear = top[:, -1] - top[:, -2] > 1e-3  # no near-tie that rounding could turn
     assert clear.sum() > len(images) // 2
     assert (got.argmax(1) == expected.argmax(1))[clear].all()
+
+
+def test_a_predictor_ranks_among_any_class_set_and_never_changes(calibrated_runs: dict[str, Path]):
+    """The classes are an argument: the run's unseen ones, new ones, or both; ranking among
+    some leaves the predictor as it was (its own classes, its answers)."""
+    predictor = Predictor(calibrated_runs["fixed"])
+    run = predictor.run
+    data = build_data(run.config.data)
+    images = [p for p, _ in data.test_unseen[:3]]
+    before = predictor.predict(images, top_k=len(run.classes))
+    unseen = ClassSet.of_run(run, [run.classes[int(c)] for c in run.unseen])
+    new = ClassSet.described(run, ["new"], np.asarray(run.attributes[:1]) * 3.0)
+    seen = {run.classes[int(c)] for c in run.seen}
+    for classes in (unseen, new, predictor.classes + new):
+        for result in predictor.predict(images, top_k=len(classes), classes=classes):
+            assert {t["class"] for t in result["top"]} == set(classes.names)
+            assert all(t["seen"] is (t["class"] in seen) for t in result["top"])
+    assert predictor.classes.names == run.classes and predictor.predict(images, top_k=len(run.classes)) == before

@@ -35,7 +35,7 @@ def candidate_classes(path: Path, attribute_names: list[str],
     return names, values[:, order]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class ClassSet:
     """The classes a predictor ranks among: names, normalised attribute vectors (K, A), which
     were seen in training (the seen ones get the run's gamma off their scores), and where they

@@ -18,7 +18,7 @@ from mgmrn.runtime.precision import autocast
 from mgmrn.storage.saved_run import SavedRun
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Look:
     """What the model makes of one image, for :mod:`mgmrn.viz.attention`."""
 

@@ -33,7 +33,7 @@ NO_VALIDATION = ("this run was trained without validation: its probabilities are
                  "the ranking scores, not calibrated")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class SavedRun:
     """A run's model and all that classifying, evaluating or resuming it needs."""
 
