@@ -197,3 +197,32 @@ def test_the_page_of_a_server_with_a_token_sends_it(chromium: str, demo_run: Pat
         assert problems == []
         with watched_page(chromium, f"{served.url}/", 1280, 860) as (page, problems):
             page.wait_for_function("document.getElementById('status').textContent.includes('needs its token')")
+
+
+def test_a_class_being_described_survives_the_re_ranking_after_the_last_definition(  # noqa: F811
+        chromium: str, server: str, demo_run: Path):
+    """The form is cleared once a definition is stored, never later: what the user types while
+    the photos are re-ranked stays (each ranking request is held back until the check)."""
+    held: list[Any] = []
+    image = sorted((demo_run.parent / "data").rglob("images/*/*.png"))[0]
+    with watched_page(chromium, server, 1280, 860) as (page, problems):
+        page.wait_for_function(LISTED)
+        page.set_input_files("#files", [str(image)])
+        page.wait_for_function("document.querySelectorAll('.ranking li').length > 0")
+        page.route("**/api/predict", lambda route: held.append(route))
+        page.fill("#class-name", "first_class")
+        page.locator("#attribute-matches li:not(.group)").first.click()
+        page.click("#define")
+        page.wait_for_function("document.getElementById('defined').textContent.includes('first_class')")
+        page.wait_for_timeout(200)  # the re-ranking's request is out, and held
+        page.fill("#class-name", "second_class")  # the next class, begun before the re-ranking ends
+        assert held, "the re-ranking sent no request"
+        for route in held:
+            route.continue_()
+        page.unroute("**/api/predict")
+        page.wait_for_function("document.querySelector('.ranking li[data-class=first_class]')")  # re-ranked
+        page.wait_for_timeout(300)
+        assert page.input_value("#class-name") == "second_class"
+        page.locator("#defined li", has_text="first_class").first.locator("button").click()
+        page.wait_for_function("!document.getElementById('defined').textContent.includes('first_class')")
+    assert problems == []

@@ -158,19 +158,19 @@ function clearForm() {
   searchAttributes();
 }
 
-// after a change of the defined classes: show them, rank among the new ones, re-rank the
-// photos; true if the change was made
-async function changeClasses(request, done) {
+// after a change of the defined classes: show them, rank among the new ones, run `then` (before
+// the photos are re-ranked, so that it cannot undo what the user does meanwhile), re-rank the photos
+async function changeClasses(request, done, then = () => {}) {
   try {
     const listing = await request;
     showClasses(listing, among() === "run" ? "defined" : null);
     say(done);
   } catch (problem) {
     say(problem.message, true);
-    return false;
+    return;
   }
+  then();
   await rankAll();
-  return true;
 }
 
 function chooseAttribute(name, initial = 1) {
@@ -216,7 +216,7 @@ function defineClass() {
   for (const [attribute, input] of chosen) values[attribute] = Number(input.value);
   const body = JSON.stringify({classes: [{name, attributes: values}]});
   changeClasses(api("api/classes", {method: "POST", headers: {"Content-Type": "application/json"}, body}),
-                `defined ${name}`).then((made) => { if (made) clearForm(); });
+                `defined ${name}`, clearForm);
 }
 
 function uploadCsv() {
