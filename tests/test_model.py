@@ -5,8 +5,6 @@ from __future__ import annotations
 import ast
 import inspect
 import json
-import subprocess
-import sys
 
 import pytest
 import torch
@@ -155,11 +153,13 @@ def test_no_per_stage_copy_paste():
     assert len(calls) == 1
 
 
-def test_profile_json_contract_and_paper_cost_target():
+def test_profile_json_contract_and_paper_cost_target(capsys):
     """`mgmrn profile --json` keys; heads at most 25% of the backbone at the paper CUB preset."""
-    out = subprocess.run([sys.executable, "-m", "mgmrn", "profile", "cub", "--json", "--iters", "0"],
-                         capture_output=True, text=True, check=True)
-    report = json.loads(out.stdout.strip().splitlines()[-1])
+    from mgmrn.cli.main import main
+
+    capsys.readouterr()
+    assert main(["profile", "cub", "--json", "--iters", "0"]) == 0
+    report = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     for key in ("params", "backbone_gflops", "head_gflops"):
         assert key in report
     assert 50 < report["backbone_gflops"] < 80  # ResNet-101 at 448x448: about 31 GMAC
