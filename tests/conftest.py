@@ -101,3 +101,13 @@ def report_dir(run_dirs: list[Path]) -> Path:
     out = run_dirs[0].parent / "report"
     assert main(["report", *map(str, run_dirs), "--output", str(out)]) == 0
     return out
+
+
+@pytest.fixture(scope="session")
+def token_served(demo_run: Path, tmp_path_factory):
+    """``mgmrn serve --token s3cret`` on :func:`demo_run`, in its own process (test_serve's
+    ``serving``), shared by the tests that only read from it: the API's and the page's."""
+    from test_serve import serving
+
+    with serving(demo_run, tmp_path_factory.mktemp("token-serve") / "serve.log", "--token", "s3cret") as served:
+        yield served

@@ -523,15 +523,15 @@ def test_stalled_uploads_are_answered_408_and_closed(served: Served, images: lis
         assert answer.startswith(b"HTTP/1.1 408 ") and b"request body not received within 2 s" in answer
 
 
-def test_a_token_server_answers_its_api_only_to_the_token(run_dir: Path, tmp_path: Path):
-    with serving(run_dir, tmp_path / "serve.log", "--token", "s3cret") as server:
-        assert f"mgmrn serve: open http://127.0.0.1:{server.port}/#token=s3cret" in server.log.read_text()
-        for headers in ({}, {"Authorization": "Bearer wrong"}, {"Authorization": "s3cret"}):
-            answer = httpx.get(f"{server.url}/api/classes", headers=headers, timeout=30)
-            assert answer.status_code == 401 and "needs its token" in answer.json()["error"]
-        assert httpx.get(f"{server.url}/api/classes", headers={"Authorization": "Bearer s3cret"}).status_code == 200
-        for path in ("/", "/static/app.js", "/health"):  # the page loads, then sends the token
-            assert httpx.get(server.url + path).status_code == 200
+def test_a_token_server_answers_its_api_only_to_the_token(token_served: Served):
+    server = token_served  # shared with test_serve_browser (conftest): nothing here changes it
+    assert f"mgmrn serve: open http://127.0.0.1:{server.port}/#token=s3cret" in server.log.read_text()
+    for headers in ({}, {"Authorization": "Bearer wrong"}, {"Authorization": "s3cret"}):
+        answer = httpx.get(f"{server.url}/api/classes", headers=headers, timeout=30)
+        assert answer.status_code == 401 and "needs its token" in answer.json()["error"]
+    assert httpx.get(f"{server.url}/api/classes", headers={"Authorization": "Bearer s3cret"}).status_code == 200
+    for path in ("/", "/static/app.js", "/health"):  # the page loads, then sends the token
+        assert httpx.get(server.url + path).status_code == 200
 
 
 def test_a_run_saved_before_temperatures_is_served_with_a_note(run_dir: Path, tmp_path: Path):

@@ -186,17 +186,17 @@ def test_the_page_survives_bad_definitions_and_deletes_any_name(chromium: str, s
     assert [p for p in problems if "status of 400" not in p] == []  # the refusals, and nothing else
 
 
-def test_the_page_of_a_server_with_a_token_sends_it(chromium: str, demo_run: Path, tmp_path: Path):
-    from test_serve import serving
-
-    with serving(demo_run, tmp_path / "serve.log", "--token", "s3cret") as served:
-        with watched_page(chromium, f"{served.url}/#token=s3cret", 1280, 860) as (page, problems):
-            page.wait_for_function(LISTED)
-            page.reload()  # kept for the tab without the address's token
-            page.wait_for_function(LISTED)
+def test_the_page_of_a_server_with_a_token_sends_it(chromium: str, token_served: Any):
+    """The token server is shared with test_serve (conftest): the page only reads from it."""
+    with watched_page(chromium, f"{token_served.url}/#token=s3cret", 1280, 860) as (page, problems):
+        page.wait_for_function(LISTED)
+        page.reload()  # kept for the tab without the address's token
+        page.wait_for_function(LISTED)
         assert problems == []
-        with watched_page(chromium, f"{served.url}/", 1280, 860) as (page, problems):
-            page.wait_for_function("document.getElementById('status').textContent.includes('needs its token')")
+        # a new page in a fresh context of the same browser (no storage shared): no token
+        fresh = page.context.browser.new_page(viewport={"width": 1280, "height": 860})
+        fresh.goto(f"{token_served.url}/", wait_until="load")
+        fresh.wait_for_function("document.getElementById('status').textContent.includes('needs its token')")
 
 
 def test_a_class_being_described_survives_the_re_ranking_after_the_last_definition(  # noqa: F811
