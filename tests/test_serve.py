@@ -534,14 +534,29 @@ def test_a_token_server_answers_its_api_only_to_the_token(token_served: Served):
         assert httpx.get(server.url + path).status_code == 200
 
 
-def test_a_run_saved_before_temperatures_is_served_with_a_note(run_dir: Path, tmp_path: Path):
-    """As ``mgmrn predict`` does: the plain softmax (T = 1), said in one line at start-up."""
+def test_a_run_saved_before_temperatures_is_served_with_a_note(run_dir: Path, tmp_path: Path, monkeypatch, capsys):
+    """As ``mgmrn predict`` does: the plain softmax (T = 1), said in one line at start-up.
+    ``mgmrn serve`` runs in this process, up to uvicorn's loop: in its place, the app it
+    would serve answers a test client (no second process importing torch for one line)."""
+    import uvicorn
+
     from mgmrn.storage.saved_run import SavedRun
 
     SavedRun.open(run_dir).replace(temperature=None, before_temperatures=True).save(tmp_path / "old.pt")
-    with serving(tmp_path / "old.pt", tmp_path / "serve.log") as server:
-        notes = [line for line in server.log.read_text().splitlines() if line.startswith("mgmrn serve: note:")]
-        assert len(notes) == 1 and "saved before probabilities were calibrated" in notes[0]
+    health: list[int] = []
+
+    def serve_once(server: uvicorn.Server, sockets: list[socket.socket]) -> None:
+        for sock in sockets:
+            sock.close()
+        with TestClient(server.config.app, base_url="http://127.0.0.1") as test_client:
+            health.append(test_client.get("/health").status_code)
+
+    monkeypatch.setattr(uvicorn.Server, "run", serve_once)
+    capsys.readouterr()
+    assert main(["serve", str(tmp_path / "old.pt"), "--port", "0"]) == 0
+    assert health == [200]
+    notes = [line for line in capsys.readouterr().err.splitlines() if line.startswith("mgmrn serve: note:")]
+    assert len(notes) == 1 and "saved before probabilities were calibrated" in notes[0]
 
 
 def test_serve_says_when_anyone_who_reaches_it_can_use_it(capsys):
