@@ -7,10 +7,14 @@ CI's ``.ci/run``): then they fail, so that CI can never pass by skipping them.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import importlib.util
+import io
 import os
 import shutil
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Iterator
 
 import pytest
@@ -103,11 +107,48 @@ def report_dir(run_dirs: list[Path]) -> Path:
     return out
 
 
-@pytest.fixture(scope="session")
-def token_served(demo_run: Path, tmp_path_factory):
-    """``mgmrn serve --token s3cret`` on :func:`demo_run`, in its own process (test_serve's
-    ``serving``), shared by the tests that only read from it: the API's and the page's."""
-    from test_serve import serving
+@contextlib.contextmanager
+def serving_here(run: Path, log: Path, *options: str) -> Iterator[SimpleNamespace]:
+    """``mgmrn serve RUN --port 0 OPTIONS`` run in this process, its uvicorn loop in a thread
+    (for tests of what is served, not of the server's process): ``url``, ``port``, and ``log``,
+    the file its start-up output (stdout and stderr) was written to."""
+    import threading
+    import time
 
-    with serving(demo_run, tmp_path_factory.mktemp("token-serve") / "serve.log", "--token", "s3cret") as served:
+    import uvicorn
+
+    from mgmrn.cli.main import main
+
+    real_run, started = uvicorn.Server.run, []
+
+    def run_in_a_thread(self: uvicorn.Server, sockets: list) -> None:
+        thread = threading.Thread(target=real_run, args=(self,), kwargs={"sockets": sockets}, daemon=True)
+        started.extend([self, thread, sockets[0].getsockname()[1]])
+        thread.start()
+
+    output = io.StringIO()
+    with pytest.MonkeyPatch.context() as patch, contextlib.redirect_stdout(output), contextlib.redirect_stderr(output):
+        patch.setattr(uvicorn.Server, "run", run_in_a_thread)
+        status = main(["serve", str(run), "--port", "0", *options])
+    log.write_text(output.getvalue())
+    assert status == 0, output.getvalue()
+    served, thread, port = started
+    deadline = time.monotonic() + 60
+    while not served.started:
+        assert thread.is_alive() and time.monotonic() < deadline, "the server did not start"
+        time.sleep(0.05)
+    try:
+        yield SimpleNamespace(url=f"http://127.0.0.1:{port}", port=port, log=log)
+    finally:
+        served.should_exit = True
+        thread.join(30)
+
+
+@pytest.fixture(scope="session")
+def token_served(demo_run: Path, tmp_path_factory) -> Iterator[SimpleNamespace]:
+    """``mgmrn serve --token s3cret`` on :func:`demo_run` (:func:`serving_here`), shared by
+    the tests that only read from it: the API's and the page's."""
+    if importlib.util.find_spec("fastapi") is None:
+        pytest.skip('the serve extra is not installed (pip install -e ".[test]")')
+    with serving_here(demo_run, tmp_path_factory.mktemp("token-serve") / "serve.log", "--token", "s3cret") as served:
         yield served

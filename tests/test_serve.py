@@ -523,7 +523,7 @@ def test_stalled_uploads_are_answered_408_and_closed(served: Served, images: lis
         assert answer.startswith(b"HTTP/1.1 408 ") and b"request body not received within 2 s" in answer
 
 
-def test_a_token_server_answers_its_api_only_to_the_token(token_served: Served):
+def test_a_token_server_answers_its_api_only_to_the_token(token_served):
     server = token_served  # shared with test_serve_browser (conftest): nothing here changes it
     assert f"mgmrn serve: open http://127.0.0.1:{server.port}/#token=s3cret" in server.log.read_text()
     for headers in ({}, {"Authorization": "Bearer wrong"}, {"Authorization": "s3cret"}):

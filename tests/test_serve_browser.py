@@ -30,39 +30,16 @@ CSV_CLASS, CSV = "csv_class_" + "x" * 150, {"shape=square": 1.0, "texture=dots":
 
 
 @pytest.fixture(scope="module")
-def server(chromium: str, demo_run: Path) -> Iterator[str]:
+def server(chromium: str, demo_run: Path, tmp_path_factory) -> Iterator[str]:
     """``mgmrn serve`` on the first tiny run, on a free port of 127.0.0.1: its address. The
-    command runs in this process, its uvicorn loop in a thread (what the page sees is the
-    same; no second process loads torch and the run)."""
+    command runs in this process, its uvicorn loop in a thread (conftest's serving_here: what
+    the page sees is the same; no second process loads torch and the run)."""
     if importlib.util.find_spec("fastapi") is None:
         unavailable('the serve extra is not installed (pip install -e ".[test]")')
-    import threading
-    import time
+    from conftest import serving_here
 
-    import uvicorn
-
-    from mgmrn.cli.main import main
-
-    real_run, started = uvicorn.Server.run, []
-
-    def run_in_a_thread(self: uvicorn.Server, sockets: list) -> None:
-        thread = threading.Thread(target=real_run, args=(self,), kwargs={"sockets": sockets}, daemon=True)
-        started.extend([self, thread, sockets[0].getsockname()[1]])
-        thread.start()
-
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(uvicorn.Server, "run", run_in_a_thread)
-        assert main(["serve", str(demo_run), "--port", "0"]) == 0
-    served, thread, port = started
-    deadline = time.monotonic() + 60
-    while not served.started:
-        assert thread.is_alive() and time.monotonic() < deadline, "the server did not start"
-        time.sleep(0.05)
-    try:
-        yield f"http://127.0.0.1:{port}/"
-    finally:
-        served.should_exit = True
-        thread.join(30)
+    with serving_here(demo_run, tmp_path_factory.mktemp("serve") / "serve.log") as served:
+        yield served.url + "/"
 
 
 def row(entry: dict[str, Any], probability: float) -> list[Any]:
