@@ -59,16 +59,18 @@ def digest(path: Path) -> str:
 
 
 # ---------------------------------------------------------------- one owner per run folder
-def test_a_second_process_cannot_take_a_run_in_use_and_a_killed_owner_leaves_no_lock(tmp_path: Path, capsys):
+def test_a_second_process_cannot_take_a_run_in_use_and_a_killed_owner_leaves_no_lock(tmp_path: Path, capsys,
+                                                                                    demo_run: Path):
+    data = demo_run.parent  # the shared tiny run's generated set and feature cache: only read
     run = tmp_path / "run"
-    first = subprocess.Popen([*MGMRN, "train", "demo", *tiny(tmp_path, "train.epochs=500"), "--output", str(run)],
+    first = subprocess.Popen([*MGMRN, "train", "demo", *tiny(data, "train.epochs=500"), "--output", str(run)],
                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     try:
         wait_for(lambda: (run / ".lock").exists() and held(run / ".lock"), "the first run's lock")
         wait_for(lambda: (run / "config.yaml").exists(), "the first run's config")
         first.send_signal(signal.SIGSTOP)  # holds the folder as it was, without spending the CPU
         config = digest(run / "config.yaml")
-        new = ["train", "demo", *tiny(tmp_path, "train.epochs=1"), "--output", str(run)]
+        new = ["train", "demo", *tiny(data, "train.epochs=1"), "--output", str(run)]
         for argv in (new, [*new, "--overwrite"], ["train", "--resume", str(run)]):
             # from this process: a new run, one that replaces it, one that resumes it: all refused
             one_line_error(capsys, argv, f"in use by another mgmrn process (pid {first.pid})")
@@ -77,7 +79,7 @@ def test_a_second_process_cannot_take_a_run_in_use_and_a_killed_owner_leaves_no_
         first.send_signal(signal.SIGKILL)
         first.wait()
     assert not held(run / ".lock")  # the operating system released it
-    assert main(["train", "demo", *tiny(tmp_path, "train.epochs=1"), "--output", str(run), "--overwrite"]) == 0
+    assert main(["train", "demo", *tiny(data, "train.epochs=1"), "--output", str(run), "--overwrite"]) == 0
     assert json.loads((run / "metrics.json").read_text())["selected_epoch"] == 1
 
 
