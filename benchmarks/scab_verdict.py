@@ -43,6 +43,16 @@ def values(results: list[dict[str, Any]], row: str, key: str) -> dict[int, float
     return out
 
 
+def located(folder: Path) -> list[dict[str, Any]]:
+    """A results folder's runs, each ``output`` pointing into the folder's ``runs/`` (the
+    results file holds paths relative to where the benchmark ran)."""
+    results = load_results(folder / "runs.jsonl")
+    for r in results:
+        if r.get("output"):
+            r["output"] = str(folder / "runs" / Path(r["output"]).name)
+    return results
+
+
 def step_cells(results: list[dict[str, Any]], a: str, b: str) -> tuple[str, list[str]]:
     """The seeds and one ``mean [low, high]`` cell per metric of ``a - b``."""
     diffs: list[Paired | None] = [paired(values(results, a, k), values(results, b, k)) for k, _ in METRICS]
@@ -67,8 +77,7 @@ def main() -> None:
     parser.add_argument("--regime", action="append", required=True, metavar="NAME=FOLDER",
                         help="a regime's name and its benchmarks/cub100.py results folder (repeatable)")
     args = parser.parse_args()
-    regimes = [(name, load_results(Path(folder) / "runs.jsonl"))
-               for name, folder in (r.rsplit("=", 1) for r in args.regime)]
+    regimes = [(name, located(Path(folder))) for name, folder in (r.rsplit("=", 1) for r in args.regime)]
     names = [label for _, label in METRICS]
     lines = [[name, what, *step_cells(results, a, b)[:1], *step_cells(results, a, b)[1]]
              for name, results in regimes for a, b, what in STEPS]
