@@ -275,7 +275,9 @@ _NOTED: set[tuple[str, str]] = set()  # the old names already noted in this proc
 
 
 def rename_old_keys(values: dict[str, Any]) -> dict[str, Any]:
-    """Rename old keys of ``values`` (nested dicts) in place, each noted on stderr once a process."""
+    """Rename old keys of ``values`` (nested dicts) in place; the ones not noted yet in this
+    process are noted on stderr, in one line."""
+    noted = []
     for (section, old), new in RENAMED.items():
         part = values.get(section)
         if not isinstance(part, dict) or old not in part:
@@ -286,7 +288,9 @@ def rename_old_keys(values: dict[str, Any]) -> dict[str, Any]:
         part[new] = part.pop(old)
         if (section, old) not in _NOTED:
             _NOTED.add((section, old))
-            print(f"mgmrn: note: config key '{section}.{old}' is now '{section}.{new}'", file=sys.stderr)
+            noted.append(f"'{section}.{old}' is now '{section}.{new}'")
+    if noted:
+        print(f"mgmrn: note: config key{'s' if len(noted) > 1 else ''} renamed: {'; '.join(noted)}", file=sys.stderr)
     return values
 
 
