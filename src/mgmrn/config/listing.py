@@ -12,13 +12,15 @@ from mgmrn.config import Config, load_config, parse_overrides, read_layers
 from mgmrn.utils.settings import help_of
 
 
-def flatten(values: dict[str, Any], prefix: str = "") -> list[str]:
-    """The dotted keys of the leaves of nested dicts."""
-    keys = []
+def flatten(values: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    """Nested dicts as one dict of their leaves under dotted keys (``{"model.stages": 3}``)."""
+    flat: dict[str, Any] = {}
     for key, value in values.items():
-        full = f"{prefix}{key}"
-        keys += flatten(value, f"{full}.") if isinstance(value, dict) else [full]
-    return keys
+        if isinstance(value, dict):
+            flat.update(flatten(value, f"{prefix}{key}."))
+        else:
+            flat[f"{prefix}{key}"] = value
+    return flat
 
 
 def origins(source: str | None, overrides: list[str]) -> dict[str, str]:

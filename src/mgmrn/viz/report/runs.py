@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from mgmrn.config import Config, to_dict
+from mgmrn.config.listing import flatten
 from mgmrn.errors import UserError
 from mgmrn.storage.saved_run import SavedRun
 from mgmrn.utils.paths import SELECTED
@@ -68,17 +69,6 @@ def open_run(folder: str | Path) -> Run:
                             folder / name)
     metrics, log = _metrics(folder / METRICS), _log(folder / LOG)
     return Run(folder, SavedRun.open(folder / SELECTED), metrics, log)
-
-
-def flatten(values: dict[str, Any], prefix: str = "") -> dict[str, Any]:
-    """A nested config dict as ``{"model.stages": 3, ...}``."""
-    flat: dict[str, Any] = {}
-    for key, value in values.items():
-        if isinstance(value, dict):
-            flat.update(flatten(value, f"{prefix}{key}."))
-        else:
-            flat[f"{prefix}{key}"] = value
-    return flat
 
 
 def differences(configs: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
